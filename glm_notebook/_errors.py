@@ -1,0 +1,222 @@
+"""The GLMError tree and the mapping from HTTP status + GLM business code to an error class.
+
+::
+
+    GLMError                      base of every error this package raises on purpose
+    ├── ConfigurationError        no key, unknown provider, bad base URL
+    │   └── LocalModelError       the offline model cannot start (extra missing, file missing, ...)
+    ├── InvalidOptionError        an option is unknown or out of range (raised before any request)
+    ├── APIError                  the server answered with an error (status_code, code, message)
+    │   ├── AuthenticationError   401, codes 1000-1004
+    │   ├── InsufficientBalance   code 1113 (HTTP 429, but never retried)
+    │   ├── RateLimitError        codes 1302, 1303, 1305 (HTTP 429, retried with backoff)
+    │   ├── QuotaExceededError    codes 1304, 1308-1313 (not retried)
+    │   ├── InvalidRequestError   400, codes 1210-1215
+    │   │   ├── ModelNotFoundError    code 1211, or 404 naming the model
+    │   │   └── PromptTooLongError    code 1261
+    │   ├── ContentFilterError    code 1301, or finish_reason "sensitive"
+    │   └── ServerError           HTTP 5xx (retried with backoff)
+    ├── APIConnectionError        the server could not be reached, or the connection broke
+    │   └── APITimeoutError       no answer within the timeout
+    └── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
+
+Every error carries ``partial`` (the ChatResult so far, or None) so nothing already shown is lost,
+and every message says what to do next.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import ChatResult
+
+
+class GLMError(Exception):
+    """Base of every error glm_notebook raises on purpose."""
+
+    def __init__(self, message: str, *, partial: ChatResult | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.partial = partial
+
+
+class ConfigurationError(GLMError):
+    """The client is not configured: no key, unknown provider or bad base URL."""
+
+
+class LocalModelError(ConfigurationError):
+    """The embedded offline model could not be started."""
+
+
+class InvalidOptionError(GLMError, ValueError):
+    """A generation option is unknown, of the wrong type or out of range."""
+
+
+class APIError(GLMError):
+    """The server answered with an error status or an error object."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        partial: ChatResult | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.status_code = status_code
+        self.code = code
+        self.retry_after = retry_after
+
+
+class AuthenticationError(APIError):
+    """The API key was refused (HTTP 401, codes 1000-1004)."""
+
+
+class InsufficientBalance(APIError):
+    """The account has no balance left (code 1113); retrying cannot help."""
+
+
+class RateLimitError(APIError):
+    """Too many requests or the service is busy (codes 1302, 1303, 1305); retried with backoff."""
+
+    retryable = True
+
+
+class QuotaExceededError(APIError):
+    """A daily or plan quota is used up (codes 1304, 1308-1313); retrying today will not help."""
+
+
+class InvalidRequestError(APIError):
+    """The server rejected the request's content (HTTP 400, codes 1210-1215)."""
+
+
+class ModelNotFoundError(InvalidRequestError):
+    """The model name is unknown to this provider (code 1211)."""
+
+
+class PromptTooLongError(InvalidRequestError):
+    """The prompt exceeds the model's context (code 1261)."""
+
+
+class ContentFilterError(APIError):
+    """The content filter stopped the input or the answer (code 1301, finish_reason "sensitive")."""
+
+
+class ServerError(APIError):
+    """The server failed (HTTP 5xx); retried with backoff."""
+
+    retryable = True
+
+
+class APIConnectionError(GLMError):
+    """The server could not be reached or the connection broke before the answer began."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer within the timeout."""
+
+
+class StreamInterrupted(GLMError):
+    """The stream ended before the server finished it; ``partial`` holds the text that arrived."""
+
+
+_AUTH_CODES = {"1000", "1001", "1002", "1003", "1004"}
+_RATE_CODES = {"1302", "1303", "1305"}
+_QUOTA_CODES = {"1304", "1308", "1309", "1310", "1311", "1312", "1313"}
+
+
+def _advice(cls: type[APIError], code: str | None, status: int | None) -> str:
+    if cls is AuthenticationError:
+        return "check your API key (ZHIPUAI_API_KEY / ZAI_API_KEY, or api_key=...) and the provider"
+    if cls is InsufficientBalance:
+        return "your account balance is empty: top up the account or use another key; retrying will not help"
+    if cls is RateLimitError:
+        return "too many requests: wait a moment or run fewer requests in parallel"
+    if cls is QuotaExceededError:
+        return "a quota for this key is used up: wait for it to reset or use another key"
+    if cls is ModelNotFoundError:
+        return "check the model name (%glm models lists the models this server offers)"
+    if cls is PromptTooLongError:
+        return "shorten the prompt or the chat history (%glm reset clears a conversation)"
+    if cls is ContentFilterError:
+        return "the content filter blocked this; rephrase the prompt"
+    if cls is ServerError:
+        return "the server failed; try again later"
+    if status == 404:
+        return "check the base URL: it should end before /chat/completions (e.g. .../api/paas/v4 or .../v1)"
+    return "check the request parameters"
+
+
+def error_class_for(status: int | None, code: str | None) -> type[APIError]:
+    """The error class for an HTTP status and a GLM business code (code wins when known)."""
+    if code == "1113":
+        return InsufficientBalance
+    if code in _AUTH_CODES:
+        return AuthenticationError
+    if code in _RATE_CODES:
+        return RateLimitError
+    if code in _QUOTA_CODES:
+        return QuotaExceededError
+    if code == "1211":
+        return ModelNotFoundError
+    if code == "1261":
+        return PromptTooLongError
+    if code == "1301":
+        return ContentFilterError
+    if code is not None and code.isdigit() and 1210 <= int(code) <= 1215:
+        return InvalidRequestError
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 429:
+        # A 429 without a known code: treat as a rate limit (the common case for OpenAI-compatible
+        # servers). GLM's 1113 and quota codes are matched above, so they are never retried.
+        return RateLimitError
+    if status is not None and status >= 500:
+        return ServerError
+    if status in (400, 404, 413, 422):
+        return InvalidRequestError
+    return APIError
+
+
+def parse_error_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """Return (code, message) from a GLM or OpenAI-style error body; (None, None) if absent."""
+    data: Any = body
+    if isinstance(body, (bytes, str)):
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            return None, text.strip()[:300] or None
+    if not isinstance(data, dict):
+        return None, None
+    err = data.get("error", data)
+    if isinstance(err, str):
+        return None, err
+    if not isinstance(err, dict):
+        return None, None
+    code = err.get("code")
+    message = err.get("message") or err.get("msg")
+    return (str(code) if code not in (None, "") else None), (str(message) if message else None)
+
+
+def make_api_error(
+    status: int | None,
+    body: bytes | str | dict[str, Any] | None,
+    *,
+    retry_after: float | None = None,
+    partial: ChatResult | None = None,
+) -> APIError:
+    """Build the typed error for a failed response or a mid-stream error object."""
+    code, server_message = parse_error_body(body)
+    cls = error_class_for(status, code)
+    where = f"HTTP {status}" if status else "mid-stream"
+    label = f"{where}, code {code}" if code else where
+    detail = f": {server_message}" if server_message else ""
+    message = f"{cls.__name__} ({label}){detail} - {_advice(cls, code, status)}"
+    return cls(message, status_code=status, code=code, retry_after=retry_after, partial=partial)

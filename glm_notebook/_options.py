@@ -1,0 +1,172 @@
+"""The one table of generation options: names, types, bounds per provider, slider steps, help.
+
+The magic's flags, the playground's sliders and the request payload all read this table.
+``build_options`` validates what the caller set and returns exactly that, unchanged: 0.0 stays
+0.0, 1.0 stays 1.0, and an option left unset (None) is not sent. Nothing is clamped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidOptionError
+
+#: Providers that are OpenAI-compatible servers rather than GLM's cloud API.
+LOCAL_LIKE_PROVIDERS = frozenset({"openai-compatible", "local"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One generation option. ``low``/``high`` are inclusive unless ``low_exclusive``."""
+
+    name: str
+    kind: str  # "float", "int", "bool", "stop", "any", "str"
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_exclusive: bool = False
+    high_local: float | None = None  # upper bound on OpenAI-compatible / local servers
+    step: float | None = None  # slider step
+    slider_default: float | None = None  # where a slider starts when the user set nothing
+    slider_high: float | None = None  # slider end when the bound is huge (max_tokens)
+
+    def upper(self, provider: str) -> float | None:
+        if provider in LOCAL_LIKE_PROVIDERS and self.high_local is not None:
+            return self.high_local
+        return self.high
+
+    def range_text(self, provider: str) -> str:
+        high = self.upper(provider)
+        low_word = "above" if self.low_exclusive else "from"
+        if self.low is None and high is None:
+            return "any value"
+        if high is None:
+            return f"an integer {low_word} {_fmt(self.low)}"
+        return f"{low_word} {_fmt(self.low)} to {_fmt(high)}"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() and value > 10 else str(float(value))
+
+
+OPTIONS: dict[str, Option] = {
+    o.name: o
+    for o in [
+        Option("temperature", "float", "sampling temperature: 0 is nearly greedy, higher is more random",
+               low=0.0, high=1.0, high_local=2.0, step=0.05, slider_default=0.7),
+        Option("top_p", "float", "nucleus sampling: keep the smallest set of tokens whose probability reaches top_p",
+               low=0.0, high=1.0, low_exclusive=True, step=0.05, slider_default=1.0),
+        Option("max_tokens", "int", "most tokens to generate (thinking tokens count too on GLM-5)",
+               low=1, high=131072, step=1, slider_default=512, slider_high=4096),
+        Option("stop", "stop", "a string or a list of up to 4 strings that end the answer"),
+        Option("seed", "int", "random seed, for repeatable sampling where the server supports it",
+               low=0, high=2**63 - 1),
+        Option("thinking", "bool", "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'"),
+        Option("do_sample", "bool", "GLM: False makes decoding greedy"),
+        Option("response_format", "any", "{'type': 'json_object'} (or 'json_object') asks for a JSON answer"),
+        Option("tools", "any", "tool definitions, passed through unchanged"),
+        Option("tool_choice", "any", "tool choice, passed through unchanged"),
+        Option("tool_stream", "bool", "GLM: stream tool-call arguments"),
+        Option("user_id", "str", "end-user id for the provider's abuse monitoring"),
+        Option("request_id", "str", "your id for this request"),
+        Option("logprobs", "bool", "return log-probabilities of the chosen tokens (OpenAI-compatible servers)"),
+        Option("top_logprobs", "int", "how many alternatives per token with logprobs (0 to 20)", low=0, high=20),
+        Option("frequency_penalty", "float", "penalise repeated tokens (OpenAI-compatible servers)",
+               low=-2.0, high=2.0),
+        Option("presence_penalty", "float", "penalise tokens already present (OpenAI-compatible servers)",
+               low=-2.0, high=2.0),
+    ]
+}
+
+SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens")
+
+
+def _unknown(name: str) -> InvalidOptionError:
+    close = difflib.get_close_matches(name, OPTIONS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return InvalidOptionError(
+        f"Unknown option {name!r}.{hint} Allowed options: {', '.join(sorted(OPTIONS))}."
+    )
+
+
+def _check_number(opt: Option, value: Any, provider: str) -> float | int:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if opt.kind == "int" and not is_int:
+        raise InvalidOptionError(f"{opt.name} must be an integer, got {value!r}.")
+    if opt.kind == "float" and not (is_int or isinstance(value, float)):
+        raise InvalidOptionError(f"{opt.name} must be a number, got {value!r}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidOptionError(f"{opt.name} must be a finite number, got {value!r}.")
+    high = opt.upper(provider)
+    too_low = opt.low is not None and (value <= opt.low if opt.low_exclusive else value < opt.low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        extra = ""
+        if opt.high_local is not None and provider not in LOCAL_LIKE_PROVIDERS:
+            extra = f" (OpenAI-compatible and local servers allow up to {_fmt(opt.high_local)})"
+        raise InvalidOptionError(
+            f"{opt.name}={value!r} is out of range for provider {provider!r}: "
+            f"allowed {opt.range_text(provider)}{extra}."
+        )
+    return value
+
+
+def _wire_value(opt: Option, value: Any, provider: str) -> Any:
+    if opt.kind in ("float", "int"):
+        return _check_number(opt, value, provider)
+    if opt.kind == "bool":
+        if not isinstance(value, bool):
+            raise InvalidOptionError(f"{opt.name} must be True or False, got {value!r}.")
+        if opt.name == "thinking":
+            return {"type": "enabled" if value else "disabled"}
+        return value
+    if opt.kind == "stop":
+        stops = [value] if isinstance(value, str) else value
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or not 1 <= len(stops) <= 4:
+            raise InvalidOptionError("stop must be a non-empty string or a list of 1 to 4 non-empty strings.")
+        return value
+    if opt.kind == "str":
+        if not isinstance(value, str):
+            raise InvalidOptionError(f"{opt.name} must be a string, got {value!r}.")
+        return value
+    if opt.name == "response_format" and isinstance(value, str):
+        if value not in ("json_object", "text"):
+            raise InvalidOptionError("response_format must be 'json_object', 'text' or a dict like {'type': 'json_object'}.")
+        return {"type": value}
+    return value
+
+
+def build_options(provider: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``options`` for ``provider`` and return the payload fields, unset ones dropped.
+
+    ``thinking`` may also be given as the wire dict ({"type": "enabled"}) and passes through.
+    Raises InvalidOptionError naming the allowed range before any request is made.
+    """
+    payload: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        opt = OPTIONS.get(name)
+        if opt is None:
+            raise _unknown(name)
+        if name == "thinking" and isinstance(value, dict):
+            payload[name] = value
+            continue
+        payload[name] = _wire_value(opt, value, provider)
+    return payload
+
+
+def slider_spec(name: str, provider: str) -> dict[str, float]:
+    """Bounds, step and start value for a slider of a sampling option on this provider."""
+    opt = OPTIONS[name]
+    high = opt.slider_high if opt.slider_high is not None else opt.upper(provider)
+    low = opt.low or 0.0
+    if opt.low_exclusive:
+        low = (opt.step or 0.01)
+    assert high is not None and opt.step is not None and opt.slider_default is not None
+    return {"min": low, "max": high, "step": opt.step, "value": opt.slider_default}

@@ -1,0 +1,134 @@
+"""Result and event types shared by every layer: ChatResult, Usage, Metrics, StreamEvent, ToolCall.
+
+These are plain dataclasses with no I/O. A ChatResult is filled in place while a stream runs, so
+``stream.result`` always holds what has arrived so far (the partial answer if the stream is cut).
+"""
+
+from __future__ import annotations
+
+import json as _json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["text", "reasoning", "tool_call", "usage", "finish"]
+
+
+@dataclass
+class Usage:
+    """Token counts as reported by the server (never estimated)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Usage:
+        details = data.get("completion_tokens_details") or {}
+        prompt_details = data.get("prompt_tokens_details") or {}
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=int(data.get("total_tokens") or prompt + completion),
+            reasoning_tokens=details.get("reasoning_tokens"),
+            cached_tokens=prompt_details.get("cached_tokens"),
+        )
+
+
+@dataclass
+class Metrics:
+    """Timing of one request, measured on the client.
+
+    ``ttft_s`` is from sending the request to the first answer or reasoning text; ``duration_s`` from
+    sending to the end of the stream. ``tokens_per_s`` is computed from the server's completion token
+    count over the generation time (after the first token) and is None when the server sent no usage.
+    ``chunks`` counts content chunks received; ``malformed_frames`` counts SSE frames that were not
+    valid JSON and were skipped; ``retries`` counts attempts that were retried before the answer.
+    """
+
+    ttft_s: float | None = None
+    duration_s: float | None = None
+    tokens_per_s: float | None = None
+    chunks: int = 0
+    malformed_frames: int = 0
+    retries: int = 0
+
+
+@dataclass
+class ToolCall:
+    """A function call requested by the model; ``arguments`` is the JSON text as streamed."""
+
+    index: int
+    id: str | None = None
+    type: str = "function"
+    name: str = ""
+    arguments: str = ""
+
+    def parsed_arguments(self) -> Any:
+        return _json.loads(self.arguments or "{}")
+
+
+@dataclass
+class ChatResult:
+    """One answer: text, reasoning, finish reason, usage and timings.
+
+    ``complete`` is True only when the server finished the stream normally; a cut or stopped stream
+    leaves the partial text here with ``complete`` False and ``stopped`` or ``error`` set.
+    ``request`` is the JSON payload that was sent (it never contains the API key).
+    """
+
+    text: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    model: str | None = None
+    id: str | None = None
+    usage: Usage | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+    stopped: bool = False
+    error: Exception | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+    @property
+    def json(self) -> Any:
+        """The answer parsed as JSON (for ``response_format={"type": "json_object"}``).
+
+        Tolerates a Markdown code fence around the object, which some models add.
+        """
+        text = self.text.strip()
+        if text.startswith("```"):
+            text = text.split("\n", 1)[1] if "\n" in text else ""
+            text = text.rsplit("```", 1)[0]
+        return _json.loads(text)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        state = "complete" if self.complete else ("stopped" if self.stopped else "partial")
+        return (
+            f"ChatResult(text={preview!r}, finish_reason={self.finish_reason!r}, "
+            f"model={self.model!r}, {state})"
+        )
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One typed event from a stream.
+
+    kind "text" and "reasoning" carry ``text`` (the new piece only); "tool_call" carries the
+    ``tool_call`` being assembled (``text`` is the new argument piece); "usage" carries ``usage``;
+    "finish" carries ``finish_reason``.
+    """
+
+    kind: EventKind
+    text: str = ""
+    tool_call: ToolCall | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
