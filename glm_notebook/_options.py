@@ -57,15 +57,44 @@ def _fmt(value: float | None) -> str:
 OPTIONS: dict[str, Option] = {
     o.name: o
     for o in [
-        Option("temperature", "float", "sampling temperature: 0 is nearly greedy, higher is more random",
-               low=0.0, high=1.0, high_local=2.0, step=0.05, slider_default=0.7),
-        Option("top_p", "float", "nucleus sampling: keep the smallest set of tokens whose probability reaches top_p",
-               low=0.0, high=1.0, low_exclusive=True, step=0.05, slider_default=1.0),
-        Option("max_tokens", "int", "most tokens to generate (thinking tokens count too on GLM-5)",
-               low=1, high=131072, step=1, slider_default=512, slider_high=4096),
+        Option(
+            "temperature",
+            "float",
+            "sampling temperature: 0 is nearly greedy, higher is more random",
+            low=0.0,
+            high=1.0,
+            high_local=2.0,
+            step=0.05,
+            slider_default=0.7,
+        ),
+        Option(
+            "top_p",
+            "float",
+            "nucleus sampling: keep the smallest set of tokens whose probability reaches top_p",
+            low=0.0,
+            high=1.0,
+            low_exclusive=True,
+            step=0.05,
+            slider_default=1.0,
+        ),
+        Option(
+            "max_tokens",
+            "int",
+            "most tokens to generate (thinking tokens count too on GLM-5)",
+            low=1,
+            high=131072,
+            step=1,
+            slider_default=512,
+            slider_high=4096,
+        ),
         Option("stop", "stop", "a string or a list of up to 4 strings that end the answer"),
-        Option("seed", "int", "random seed, for repeatable sampling where the server supports it",
-               low=0, high=2**63 - 1),
+        Option(
+            "seed",
+            "int",
+            "random seed, for repeatable sampling where the server supports it",
+            low=0,
+            high=2**63 - 1,
+        ),
         Option("thinking", "bool", "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'"),
         Option("do_sample", "bool", "GLM: False makes decoding greedy"),
         Option("response_format", "any", "{'type': 'json_object'} (or 'json_object') asks for a JSON answer"),
@@ -74,12 +103,26 @@ OPTIONS: dict[str, Option] = {
         Option("tool_stream", "bool", "GLM: stream tool-call arguments"),
         Option("user_id", "str", "end-user id for the provider's abuse monitoring"),
         Option("request_id", "str", "your id for this request"),
-        Option("logprobs", "bool", "return log-probabilities of the chosen tokens (OpenAI-compatible servers)"),
-        Option("top_logprobs", "int", "how many alternatives per token with logprobs (0 to 20)", low=0, high=20),
-        Option("frequency_penalty", "float", "penalise repeated tokens (OpenAI-compatible servers)",
-               low=-2.0, high=2.0),
-        Option("presence_penalty", "float", "penalise tokens already present (OpenAI-compatible servers)",
-               low=-2.0, high=2.0),
+        Option(
+            "logprobs", "bool", "return log-probabilities of the chosen tokens (OpenAI-compatible servers)"
+        ),
+        Option(
+            "top_logprobs", "int", "how many alternatives per token with logprobs (0 to 20)", low=0, high=20
+        ),
+        Option(
+            "frequency_penalty",
+            "float",
+            "penalise repeated tokens (OpenAI-compatible servers)",
+            low=-2.0,
+            high=2.0,
+        ),
+        Option(
+            "presence_penalty",
+            "float",
+            "penalise tokens already present (OpenAI-compatible servers)",
+            low=-2.0,
+            high=2.0,
+        ),
     ]
 }
 
@@ -127,7 +170,11 @@ def _wire_value(opt: Option, value: Any, provider: str) -> Any:
         return value
     if opt.kind == "stop":
         stops = [value] if isinstance(value, str) else value
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or not 1 <= len(stops) <= 4:
+        if (
+            not isinstance(stops, list)
+            or not all(isinstance(s, str) and s for s in stops)
+            or not 1 <= len(stops) <= 4
+        ):
             raise InvalidOptionError("stop must be a non-empty string or a list of 1 to 4 non-empty strings.")
         return value
     if opt.kind == "str":
@@ -136,7 +183,9 @@ def _wire_value(opt: Option, value: Any, provider: str) -> Any:
         return value
     if opt.name == "response_format" and isinstance(value, str):
         if value not in ("json_object", "text"):
-            raise InvalidOptionError("response_format must be 'json_object', 'text' or a dict like {'type': 'json_object'}.")
+            raise InvalidOptionError(
+                "response_format must be 'json_object', 'text' or a dict like {'type': 'json_object'}."
+            )
         return {"type": value}
     return value
 
@@ -167,6 +216,6 @@ def slider_spec(name: str, provider: str) -> dict[str, float]:
     high = opt.slider_high if opt.slider_high is not None else opt.upper(provider)
     low = opt.low or 0.0
     if opt.low_exclusive:
-        low = (opt.step or 0.01)
+        low = opt.step or 0.01
     assert high is not None and opt.step is not None and opt.slider_default is not None
     return {"min": low, "max": high, "step": opt.step, "value": opt.slider_default}

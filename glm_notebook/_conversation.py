@@ -1,0 +1,81 @@
+"""Chat memory: named conversations whose turns are keyed by the cell that asked them.
+
+Re-running a cell replaces that cell's earlier turn (and keeps its place in the history) instead
+of appending a duplicate; a turn without a cell id (plain Python, terminal IPython) is appended.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+_anonymous = itertools.count()
+
+
+@dataclass
+class Turn:
+    """One question and its answer."""
+
+    key: str
+    user: str
+    assistant: str
+
+
+@dataclass
+class Conversation:
+    """An ordered list of turns; ``messages(prompt)`` builds the request history."""
+
+    name: str
+    turns: list[Turn] = field(default_factory=list)
+
+    def messages(self, prompt: str, *, replacing: str | None = None) -> list[dict[str, Any]]:
+        """History for a new question; when ``replacing`` a cell's turn, only the turns before it."""
+        turns = self.turns
+        if replacing is not None:
+            keys = [t.key for t in turns]
+            if replacing in keys:
+                turns = turns[: keys.index(replacing)]
+        out: list[dict[str, Any]] = []
+        for t in turns:
+            out.append({"role": "user", "content": t.user})
+            out.append({"role": "assistant", "content": t.assistant})
+        out.append({"role": "user", "content": prompt})
+        return out
+
+    def record(self, user: str, assistant: str, *, key: str | None = None) -> None:
+        """Store a turn; a turn with the key of an earlier one replaces it and drops later turns.
+
+        Dropping the later turns keeps the history consistent with what the model saw: they were
+        answered in the context of the old turn.
+        """
+        key = key or f"anon-{next(_anonymous)}"
+        for i, t in enumerate(self.turns):
+            if t.key == key:
+                self.turns[i:] = [Turn(key, user, assistant)]
+                return
+        self.turns.append(Turn(key, user, assistant))
+
+    def clear(self) -> None:
+        self.turns.clear()
+
+
+class ConversationStore:
+    """All named conversations of a session."""
+
+    def __init__(self) -> None:
+        self._conversations: dict[str, Conversation] = {}
+
+    def get(self, name: str) -> Conversation:
+        if name not in self._conversations:
+            self._conversations[name] = Conversation(name)
+        return self._conversations[name]
+
+    def names(self) -> list[str]:
+        return list(self._conversations)
+
+    def reset(self, name: str | None = None) -> None:
+        if name is None:
+            self._conversations.clear()
+        else:
+            self._conversations.pop(name, None)

@@ -1,0 +1,156 @@
+"""The I/O-free heart of streaming: SSE ``data`` payloads in, typed events and a ChatResult out.
+
+Both the sync and async clients feed every SSE event's data here, so parsing, metrics and the
+end-of-stream checks are written once. Malformed JSON frames are skipped and counted; an
+``{"error": ...}`` object raises the typed error with the partial result attached.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ._errors import ContentFilterError, StreamInterrupted, make_api_error
+from ._types import ChatResult, StreamEvent, ToolCall, Usage
+
+
+class StreamState:
+    """Accumulates one streamed answer into ``result`` and turns chunks into StreamEvents."""
+
+    def __init__(self, result: ChatResult, started: float) -> None:
+        self.result = result
+        self.started = started
+        self.first_token_at: float | None = None
+        self.done = False  # saw data: [DONE]
+        self.answered = False  # handed out any text, reasoning or tool-call event
+        self._tool_calls: dict[int, ToolCall] = {}
+
+    def feed(self, data: str) -> list[StreamEvent]:
+        """Events for one SSE data payload; raises the typed error for an error object."""
+        if data.strip() == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self.result.metrics.malformed_frames += 1
+            return []
+        if not isinstance(chunk, dict):
+            self.result.metrics.malformed_frames += 1
+            return []
+        if "error" in chunk and not chunk.get("choices"):
+            raise make_api_error(None, chunk, partial=self.result)
+        return self._events_for(chunk)
+
+    def feed_completion(self, body: dict[str, Any]) -> list[StreamEvent]:
+        """Events for a whole non-streamed ``chat.completion`` (a server that ignored stream)."""
+        choice = (body.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        chunk = {
+            "id": body.get("id"),
+            "model": body.get("model"),
+            "usage": body.get("usage"),
+            "choices": [
+                {
+                    "delta": {
+                        "content": message.get("content"),
+                        "reasoning_content": message.get("reasoning_content"),
+                    },
+                    "finish_reason": choice.get("finish_reason"),
+                }
+            ],
+        }
+        events = self._events_for(chunk)
+        self.done = True
+        return events
+
+    def _mark_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+            self.result.metrics.ttft_s = self.first_token_at - self.started
+        self.answered = True
+
+    def _events_for(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        result = self.result
+        events: list[StreamEvent] = []
+        result.id = result.id or chunk.get("id")
+        result.model = chunk.get("model") or result.model
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content")
+            if reasoning:
+                self._mark_token()
+                result.reasoning += reasoning
+                result.metrics.chunks += 1
+                events.append(StreamEvent("reasoning", text=reasoning))
+            content = delta.get("content")
+            if content:
+                self._mark_token()
+                result.text += content
+                result.metrics.chunks += 1
+                events.append(StreamEvent("text", text=content))
+            for raw in delta.get("tool_calls") or []:
+                events.append(self._tool_call_event(raw))
+            logprobs = choice.get("logprobs")
+            if logprobs and logprobs.get("content"):
+                result.logprobs = (result.logprobs or []) + list(logprobs["content"])
+            reason = choice.get("finish_reason")
+            if reason:
+                result.finish_reason = reason
+                events.append(StreamEvent("finish", finish_reason=reason))
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            result.usage = Usage.from_json(usage)
+            events.append(StreamEvent("usage", usage=result.usage))
+        return events
+
+    def _tool_call_event(self, raw: dict[str, Any]) -> StreamEvent:
+        self._mark_token()
+        index = int(raw.get("index", len(self._tool_calls)))
+        call = self._tool_calls.get(index)
+        if call is None:
+            call = ToolCall(index=index)
+            self._tool_calls[index] = call
+            self.result.tool_calls.append(call)
+        call.id = raw.get("id") or call.id
+        call.type = raw.get("type") or call.type
+        function = raw.get("function") or {}
+        call.name += function.get("name") or ""
+        piece = function.get("arguments") or ""
+        call.arguments += piece
+        return StreamEvent("tool_call", text=piece, tool_call=call)
+
+    def finish(self) -> None:
+        """Close the books: metrics, completeness; raise for a cut stream or a content-filter stop.
+
+        A stream that ends without ``[DONE]`` but after a finish_reason is accepted as complete
+        (some OpenAI-compatible servers omit [DONE]); with neither, it was cut.
+        """
+        result = self.result
+        end = time.monotonic()
+        metrics = result.metrics
+        metrics.duration_s = end - self.started
+        if result.usage and self.first_token_at is not None:
+            generating = end - self.first_token_at
+            if generating > 0 and result.usage.completion_tokens > 0:
+                metrics.tokens_per_s = result.usage.completion_tokens / generating
+        if not self.done and result.finish_reason is None:
+            raise StreamInterrupted(
+                "The stream ended before the answer was finished (no [DONE] from the server); "
+                f"the {len(result.text)} characters that arrived are kept in .partial - run it again.",
+                partial=result,
+            )
+        result.complete = True
+        if result.finish_reason == "sensitive":
+            raise ContentFilterError(
+                "ContentFilterError (finish_reason 'sensitive'): the content filter stopped the answer; "
+                "the text before it is kept - rephrase the prompt.",
+                code="1301",
+                partial=result,
+            )
+
+    def mark_stopped(self) -> None:
+        result = self.result
+        result.stopped = True
+        result.metrics.duration_s = time.monotonic() - self.started
