@@ -5,10 +5,8 @@ Importing this package loads neither IPython nor ipywidgets; ``%load_ext glm_not
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._async_client import AsyncChatStream, AsyncGLMClient
-from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
 from ._conversation import Conversation, ConversationStore
 from ._errors import (
     APIConnectionError,
@@ -33,6 +31,32 @@ from ._options import OPTIONS, Option, build_options
 from ._settings import PROVIDERS, Settings, mask_key, resolve_settings
 from ._types import ChatResult, Metrics, StreamEvent, ToolCall, Usage
 from ._version import __version__
+
+# The clients pull in httpx (~0.2 s cold); they load on first use so `%load_ext glm_notebook` stays cheap.
+_LAZY = {
+    "AsyncChatStream": "._async_client",
+    "AsyncGLMClient": "._async_client",
+    "ChatStream": "._client",
+    "GLMClient": "._client",
+    "get_client": "._client",
+    "reset_client": "._client",
+    "set_client": "._client",
+}
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncChatStream, AsyncGLMClient
+    from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'glm_notebook' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 def load_ipython_extension(ipython: Any) -> None:
