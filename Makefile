@@ -1,0 +1,45 @@
+# glm_notebook: `make demo` opens JupyterLab on the quickstart, `make test` runs every check,
+# `make bench` measures against peers. Each target builds its own virtualenv on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+# llama-cpp-python compiles from source (several minutes on 2 cores); pip caches the wheel.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: demo test lint bench chromium clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -e '.[test,local]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)"; exit 1; fi; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check glm_notebook tests benchmarks
+	$(VENV)/bin/ruff format --check glm_notebook tests benchmarks
+	$(VENV)/bin/mypy glm_notebook/_*.py glm_notebook/testing glm_notebook/local
+
+test: $(STAMP) chromium lint
+	$(PY) -m pytest tests -p no:nbval -q -ra
+	$(PY) -m pytest --nbval-lax notebooks -q -ra
+
+demo: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
