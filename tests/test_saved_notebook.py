@@ -1,0 +1,80 @@
+"""A notebook executed by nbclient (a real kernel) and saved: the answers read as Markdown."""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+from conftest import TEST_KEY
+from nbclient import NotebookClient
+
+from glm_notebook.testing import Fault, Reply
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def run_notebook(tmp_path, server, cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    env = {
+        **os.environ,
+        "GLM_PROVIDER": "zai",
+        "GLM_BASE_URL": server.base_url,
+        "ZAI_API_KEY": TEST_KEY,
+    }
+    env.pop("ZHIPUAI_API_KEY", None)
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.km = client.create_kernel_manager()
+    client.km.kernel_cmd = None
+    with _patched_env(env):
+        client.execute()
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(nb, path)
+    return nbformat.read(path, as_version=4)
+
+
+class _patched_env:
+    """The kernel inherits the environment of the process that starts it."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __enter__(self):
+        self.saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc):
+        os.environ.clear()
+        os.environ.update(self.saved)
+
+
+def test_saved_notebook_holds_the_answers_as_markdown(tmp_path, glm_server):
+    long_answer = "## Plan\n\n" + "".join(f"- step {i}\n" for i in range(200))
+    glm_server.enqueue(
+        Reply(text="Hello **there**", reasoning="I should greet."), Reply(text=long_answer, chunk_size=3)
+    )
+    glm_server.enqueue(Fault.balance())
+    nb = run_notebook(
+        tmp_path,
+        glm_server,
+        [
+            "%load_ext glm_notebook",
+            "%%glm\nSay hello",
+            "%%glm --max-tokens 900\nMake a plan",
+            "%%glm\nOne more",
+            "print(_glm.error.__class__.__name__)",
+        ],
+    )
+    first, second, failed = (nb.cells[i].outputs for i in (1, 2, 3))
+    for outputs in (first, second, failed):
+        assert outputs, "a %%glm cell left no output"
+        assert all(WIDGET_MIME not in o.get("data", {}) for o in outputs)
+    md = first[-1]["data"]["text/markdown"]
+    assert "Hello **there**" in md and "<details>" in md and "I should greet." in md
+    assert long_answer.strip() in second[-1]["data"]["text/markdown"]
+    assert "balance" in failed[-1]["data"]["text/markdown"]
+    assert nb.cells[4].outputs[0]["text"].strip() == "InsufficientBalance"
+    assert glm_server.requests[1].json["max_tokens"] == 900
