@@ -1,0 +1,311 @@
+"""The static copy of a finished answer, and the Markdown neutralising that makes it safe to save.
+
+``static_bundle(result, error=None, offline=False)`` returns ``{"text/markdown": ..., "text/plain": ...}``.
+The ``%%glm`` magic swaps the live StreamView for it when the stream ends, so the saved notebook
+reads well on GitHub, in nbconvert and after reopening JupyterLab (no widget state needed).
+
+The answer is untrusted model output placed into Markdown that some front ends render with raw HTML
+enabled, so ``neutralize_markdown`` rewrites it before it is saved:
+
+* code is left exactly as written: fenced and indented code blocks and code spans (located with
+  markdown-it-py, not guessed), so a code block still shows ``<div>`` literally;
+* everywhere else ``<`` becomes ``&lt;``: no raw HTML, no ``<script>``, no ``<img onerror>``;
+* character references that could spell a URL scheme (``&#106;``, ``&colon;``, ``&Tab;``) are
+  escaped, so they show as written instead of decoding inside a link;
+* a link or reference-definition target starting with ``javascript:``, ``vbscript:``, ``data:`` or
+  ``file:`` gets a ``#`` in front, which turns it into a harmless in-page anchor.
+
+The result is then parsed again with markdown-it-py in its most permissive mode (``html=True``, every
+link scheme accepted). If any raw HTML or dangerous link is still found there, the text falls back to
+a plain fenced block. The ``<details>`` wrapper this module adds around the reasoning is the only raw
+HTML in the bundle.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import backticks as _backticks
+from markdown_it.rules_inline.state_inline import StateInline
+
+from .._types import ChatResult
+
+__all__ = ["error_line", "neutralize_markdown", "static_bundle", "status_line"]
+
+_BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
+# A link destination follows "](" (inline link) or "]:" (reference definition), after optional
+# whitespace that may include one line break.
+_LINK_TARGET_RE = re.compile(r"(\]\s*[(:]\s*)((?:javascript|vbscript|data|file)\s*\\?:)", re.IGNORECASE)
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# Characters an entity must not produce outside code: they could spell a scheme such as "javascript:".
+_SCHEME_CHARS_RE = re.compile(r"[A-Za-z0-9:\x00-\x20\x7f]")
+_UNESCAPED_PIPE_RE = re.compile(r"(?<!\\)\|")
+_SENTINEL = "glm-notebook-end-of-text"
+_MAX_PARSED = 300_000  # characters; markdown-it-py parses roughly 50-300 KB a second
+
+
+def _record_code_spans(state: StateInline, silent: bool) -> bool:
+    """The backticks rule, also recording where each code span sits in the source."""
+    start, count = state.pos, len(state.tokens)
+    matched = _backticks.backtick(state, silent)
+    spans = state.env.get("code_spans")
+    if (
+        matched
+        and not silent
+        and spans is not None
+        and len(state.src) == len(state.env["src"])  # skip image alt text: parsed from a shorter copy
+        and len(state.tokens) > count
+        and state.tokens[-1].type == "code_inline"
+    ):
+        spans.append((start, state.pos))
+    return matched
+
+
+def _locator() -> MarkdownIt:
+    # html=False and no autolinks: after "<" is escaped there are no tags or autolinks, so this
+    # parser sees the same code spans as any renderer of the escaped text. Its parse() finds blocks
+    # only (the inline pass runs on demand, in _code_spans), which keeps long answers fast.
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("autolink")
+    md.inline.ruler.at("backticks", _record_code_spans)
+    md.core.ruler.disable("inline")
+    return md
+
+
+def _checker() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md.validateLink = lambda url: True  # type: ignore[method-assign]  # see every link, judge it below
+    return md
+
+
+_LOCATOR = _locator()
+_CHECKER = _checker()
+
+
+def _is_bad_url(url: str) -> bool:
+    # Browsers ignore ASCII whitespace and control characters when reading a scheme.
+    compact = re.sub(r"[\x00-\x20\x7f]", "", url).lower()
+    return compact.startswith(_BAD_SCHEMES)
+
+
+def _escape_entity(match: re.Match[str]) -> str:
+    ref = match.group(0)
+    decoded = html.unescape(ref)
+    if decoded != ref and _SCHEME_CHARS_RE.search(decoded):
+        return "&amp;" + ref[1:]
+    return ref
+
+
+def _neutralize_prose(text: str) -> str:
+    """Neutralise Markdown text that holds no code."""
+    text = _ENTITY_RE.sub(_escape_entity, text)
+    text = text.replace("<", "&lt;")
+    return _LINK_TARGET_RE.sub(r"\1#\2", text)
+
+
+def _code_spans(src: str) -> list[tuple[int, int]]:
+    env: dict[str, Any] = {"src": src, "code_spans": []}
+    _LOCATOR.inline.parse(src, _LOCATOR, env, [])
+    return env["code_spans"]
+
+
+def _neutralize_inline(src: str, *, keep_code_spans: bool) -> str:
+    spans = _code_spans(src) if keep_code_spans else []
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(_neutralize_prose(src[pos:start]))
+        out.append(src[start:end])
+        pos = end
+    out.append(_neutralize_prose(src[pos:]))
+    return "".join(out)
+
+
+def _neutralize_table_row(line: str, *, keep_code_spans: bool) -> str:
+    # GFM splits a row at unescaped pipes before it looks for code spans.
+    cells = _UNESCAPED_PIPE_RE.split(line)
+    return "|".join(_neutralize_inline(cell, keep_code_spans=keep_code_spans) for cell in cells)
+
+
+def _rewrite(text: str, *, keep_code_spans: bool) -> str:
+    lines = text.split("\n")
+    kind = ["prose"] * len(lines)  # "code" lines stay as they are
+    inline_ranges: dict[tuple[int, int], None] = {}  # ordered and unique
+    table_rows: set[int] = set()
+    in_table = 0
+    for token in _LOCATOR.parse(text):
+        if token.type == "table_open":
+            in_table += 1
+        elif token.type == "table_close":
+            in_table -= 1
+        elif token.map is None:
+            continue
+        elif token.type in ("fence", "code_block"):
+            for number in range(*token.map):
+                kind[number] = "code"
+        elif token.type == "inline":
+            if in_table:
+                table_rows.update(range(*token.map))
+            else:
+                inline_ranges[(token.map[0], token.map[1])] = None
+    out = list(lines)
+    covered: set[int] = set(table_rows)
+    for first, last in inline_ranges:
+        if any(kind[number] == "code" for number in range(first, last)):
+            continue
+        block = _neutralize_inline("\n".join(lines[first:last]), keep_code_spans=keep_code_spans)
+        out[first:last] = block.split("\n")
+        covered.update(range(first, last))
+    for number, source in enumerate(lines):
+        if number in table_rows:
+            out[number] = _neutralize_table_row(source, keep_code_spans=keep_code_spans)
+        elif number not in covered and kind[number] == "prose":
+            out[number] = _neutralize_prose(source)
+    return "\n".join(out)
+
+
+def _links(tokens: Iterable[Any]) -> Iterable[str]:
+    for token in tokens:
+        if token.type == "link_open":
+            yield str(token.attrGet("href") or "")
+        elif token.type == "image":
+            yield str(token.attrGet("src") or "")
+        if token.children:
+            yield from _links(token.children)
+
+
+def _is_safe(markdown: str) -> bool:
+    tokens = _CHECKER.parse(markdown)
+    stack = list(tokens)
+    while stack:
+        token = stack.pop()
+        if token.type in ("html_block", "html_inline"):
+            return False
+        stack.extend(token.children or ())
+    return not any(_is_bad_url(url) for url in _links(tokens))
+
+
+def _fence(content: str, info: str = "") -> str:
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return f"{marker}{info}\n{content}\n{marker}"
+
+
+def _close_open_blocks(markdown: str) -> str:
+    """Close a code fence left open by a cut stream, so what follows is not swallowed by it."""
+    for _ in range(3):
+        tokens = _LOCATOR.parse(markdown + "\n\n" + _SENTINEL)
+        last = tokens[-2] if len(tokens) >= 2 else None
+        if last is not None and last.type == "inline" and last.content == _SENTINEL and last.level == 1:
+            return markdown
+        fences = [t for t in tokens if t.type == "fence"]
+        if not fences:
+            break
+        markdown += "\n" + fences[-1].markup
+    return markdown
+
+
+def neutralize_markdown(text: str) -> str:
+    """Make untrusted Markdown safe to render with raw HTML enabled, leaving code untouched."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
+    if len(text) > _MAX_PARSED:
+        return _fence(text, "text")  # parsing would take many seconds: show it as plain text
+    for keep_code_spans in (True, False):
+        result = _close_open_blocks(_rewrite(text, keep_code_spans=keep_code_spans))
+        if _is_safe(result):
+            return result
+    return _fence(text, "text")  # renderers disagree about this text: show it as plain text
+
+
+def _escape_inline(text: str) -> str:
+    """Escape text so Markdown shows it literally on one line (model names, error messages)."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_\[\]<>#!|~&])", r"\\\1", text)
+
+
+def error_line(error: BaseException) -> str:
+    """One line naming what went wrong: the GLMError message, or the exception's type and text."""
+    message = getattr(error, "message", None)
+    if not isinstance(message, str) or not message:
+        detail = str(error)
+        message = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return " ".join(message.split())
+
+
+def status_line(
+    result: ChatResult | None,
+    error: BaseException | None = None,
+    *,
+    offline: bool = False,
+    model: str | None = None,
+) -> str:
+    """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · finish reason.
+
+    ``model`` is shown when the result names none. Token counts come only from the server's usage;
+    without it the number of chunks received is shown instead.
+    """
+    result = result if result is not None else ChatResult()
+    metrics = result.metrics
+    parts: list[str] = []
+    model = result.model or result.request.get("model") or model
+    if model:
+        parts.append(str(model))
+    if offline:
+        parts.append("offline model")
+    if metrics.ttft_s is not None:
+        parts.append(f"{metrics.ttft_s:.2f} s to first token")
+    if metrics.tokens_per_s is not None:
+        parts.append(f"{metrics.tokens_per_s:.1f} tok/s")
+    if result.usage is not None:
+        count = result.usage.completion_tokens
+        parts.append(f"{count} token" + ("" if count == 1 else "s"))
+    elif metrics.chunks:
+        parts.append(f"{metrics.chunks} chunk" + ("" if metrics.chunks == 1 else "s"))
+    if result.tool_calls:
+        calls = len(result.tool_calls)
+        parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))
+    if result.stopped:
+        parts.append("stopped")
+    elif result.finish_reason:
+        parts.append(str(result.finish_reason))
+    elif error is None and result.error is None and not result.complete and (result.text or result.reasoning):
+        parts.append("incomplete")
+    return " · ".join(parts)
+
+
+def _tool_calls_block(result: ChatResult) -> str:
+    lines = [f"{call.name or 'tool'}({call.arguments})" for call in result.tool_calls]
+    return "**Tool calls:**\n\n" + _fence("\n".join(lines), "text")
+
+
+def static_bundle(
+    result: ChatResult | None, error: BaseException | None = None, offline: bool = False
+) -> dict[str, str]:
+    """The final output of one ``%%glm`` cell: ``{"text/markdown": ..., "text/plain": ...}``.
+
+    Markdown: the answer, the reasoning in a collapsed ``<details>`` (only if there is any), tool
+    calls (if any), an error line (if any) and the status line in italics. Plain text: the answer,
+    the error line and the status.
+    """
+    result = result if result is not None else ChatResult()
+    error = error if error is not None else result.error
+    status = status_line(result, error, offline=offline)
+    problem = error_line(error) if error is not None else ""
+
+    blocks: list[str] = []
+    if result.text.strip():
+        blocks.append(neutralize_markdown(result.text.strip("\n")))
+    if result.reasoning.strip():
+        thinking = neutralize_markdown(result.reasoning.strip("\n"))
+        blocks.append(f"<details><summary>Thinking</summary>\n\n{thinking}\n\n</details>")
+    if result.tool_calls:
+        blocks.append(_tool_calls_block(result))
+    if problem:
+        blocks.append(f"**Error:** {_escape_inline(problem)}")
+    if status:
+        blocks.append(f"*{_escape_inline(status)}*")
+
+    plain = [part for part in (result.text.strip("\n"), problem and f"Error: {problem}", status) if part]
+    return {"text/markdown": "\n\n".join(blocks) + "\n", "text/plain": "\n\n".join(plain)}

@@ -1,0 +1,298 @@
+// The %%glm streaming view: the browser half of glm_notebook.widgets.StreamView (an anywidget).
+//
+// The kernel sends only new text, at most ~20 messages a second (see _stream_view.py for the
+// message format). Per model, a StreamState appends the pieces, checks the sequence numbers and the
+// final lengths, and asks the kernel for the full text once if something went missing. Each view
+// re-renders Markdown at most once per animation frame (less often when rendering gets slow), with
+// marked, and sanitizes the HTML with DOMPurify: model output is untrusted and must never run script.
+import DOMPurify from "dompurify";
+import { Marked } from "marked";
+
+const marked = new Marked({ gfm: true, breaks: false, async: false });
+
+// Keyed by the synced `_stream_id`: `initialize` (once per model) and `render` (once per view)
+// receive different model proxies, so they meet here.
+const STREAMS = new Map();
+
+// ---------------------------------------------------------------------------------------------
+// Sanitizing
+
+const URL_ATTRIBUTES = new Set(["href", "src", "xlink:href", "action", "formaction", "cite", "background", "poster"]);
+const BAD_SCHEME = /^(?:javascript|vbscript|data|file):/;
+
+/** True when a URL cannot run script: no javascript:, vbscript:, data: or file: scheme. */
+export function isSafeUrl(value) {
+  // Browsers ignore ASCII whitespace and control characters while reading a scheme.
+  const compact = String(value).replace(/[\u0000-\u0020\u007f]/g, "").toLowerCase();
+  return !BAD_SCHEME.test(compact);
+}
+
+const PURIFY_CONFIG = {
+  USE_PROFILES: { html: true }, // no SVG or MathML
+  FORBID_TAGS: [
+    "style", "form", "button", "textarea", "select", "option", "iframe", "frame", "frameset",
+    "object", "embed", "base", "link", "meta", "dialog", "template", "video", "audio", "source",
+    "track", "picture",
+  ],
+  FORBID_ATTR: ["style", "srcset", "formaction", "action", "ping", "background", "poster"],
+  ALLOW_DATA_ATTR: false,
+  SANITIZE_NAMED_PROPS: true, // ids and names get a prefix: no DOM clobbering of the page
+  RETURN_DOM_FRAGMENT: true,
+};
+
+let purifier = null;
+
+function getPurifier() {
+  if (purifier === null) {
+    purifier = DOMPurify(globalThis.window);
+    purifier.addHook("uponSanitizeAttribute", (node, data) => {
+      if (data.attrName.startsWith("on")) data.keepAttr = false;
+      else if (URL_ATTRIBUTES.has(data.attrName) && !isSafeUrl(data.attrValue)) data.keepAttr = false;
+    });
+  }
+  return purifier;
+}
+
+function makeLink(doc, href, text) {
+  const a = doc.createElement("a");
+  a.setAttribute("href", href);
+  a.textContent = text;
+  return a;
+}
+
+/** Markdown to a sanitized DocumentFragment. */
+export function renderMarkdown(text, doc = globalThis.document) {
+  let html;
+  try {
+    html = marked.parse(text);
+  } catch (_error) {
+    const pre = doc.createElement("pre");
+    pre.textContent = text;
+    html = pre.outerHTML;
+  }
+  const fragment = getPurifier().sanitize(html, PURIFY_CONFIG);
+  // Remote images could leak data through their URLs (prompt injection): show them as links.
+  for (const img of fragment.querySelectorAll("img")) {
+    const src = img.getAttribute("src") || "";
+    if (!/^data:image\/(?:png|gif|jpeg|webp);/i.test(src)) {
+      img.replaceWith(makeLink(doc, src, `[image: ${img.getAttribute("alt") || src}]`));
+    }
+  }
+  for (const input of fragment.querySelectorAll("input")) {
+    if ((input.getAttribute("type") || "").toLowerCase() === "checkbox") input.setAttribute("disabled", "");
+    else input.remove();
+  }
+  for (const a of fragment.querySelectorAll("a")) {
+    const href = a.getAttribute("href");
+    if (href !== null && !isSafeUrl(href)) a.removeAttribute("href");
+    a.setAttribute("target", "_blank");
+    a.setAttribute("rel", "noopener noreferrer");
+  }
+  return fragment;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-model state: the text so far, fed by custom messages
+
+/** Length check as the kernel counts it (UTF-16 code units = JavaScript string length). */
+function complete(state) {
+  return state.end !== null && state.text.length === state.end.text && state.reasoning.length === state.end.reasoning;
+}
+
+export class StreamState {
+  constructor(model) {
+    this.model = model;
+    this.text = "";
+    this.reasoning = "";
+    this.seq = 0;
+    this.end = null; // {text, reasoning} lengths, from the last message
+    this.lost = false; // a gap or a length mismatch that no full copy has repaired yet
+    this.resyncRequested = false;
+    this.listeners = new Set();
+  }
+
+  handle(msg) {
+    if (msg === null || typeof msg !== "object" || typeof msg.seq !== "number") return;
+    if (msg.seq <= this.seq) return; // a duplicate: already applied
+    if (msg.type === "full") {
+      this.text = typeof msg.text === "string" ? msg.text : "";
+      this.reasoning = typeof msg.reasoning === "string" ? msg.reasoning : "";
+      this.lost = false;
+      this.resyncRequested = false;
+    } else if (msg.type === "delta") {
+      if (msg.seq !== this.seq + 1) this.lost = true; // a message went missing in transit
+      if (typeof msg.text === "string") this.text += msg.text;
+      if (typeof msg.reasoning === "string") this.reasoning += msg.reasoning;
+    } else {
+      return;
+    }
+    this.seq = msg.seq;
+    if (msg.end) this.end = msg.end;
+    if (this.end !== null && !complete(this)) this.lost = true;
+    if (this.lost) this.requestResync();
+    for (const listener of this.listeners) listener();
+  }
+
+  requestResync() {
+    if (this.resyncRequested) return;
+    this.resyncRequested = true;
+    try {
+      this.model.send({ type: "resync" });
+    } catch (_error) {
+      // the comm is closed: the static copy the magic shows instead is complete
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One view
+
+function element(doc, tag, className, text) {
+  const node = doc.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const now = () => (globalThis.performance ? performance.now() : Date.now());
+const nextFrame = (callback) =>
+  typeof globalThis.requestAnimationFrame === "function" ? requestAnimationFrame(callback) : setTimeout(callback, 16);
+
+function mountView(model, el, state) {
+  const doc = el.ownerDocument || globalThis.document;
+  const root = element(doc, "div", "glm-stream");
+  const title = element(doc, "div", "glm-title");
+  const thinking = element(doc, "details", "glm-thinking");
+  const summary = element(doc, "summary", "", "Thinking");
+  const reasoning = element(doc, "div", "glm-md glm-reasoning jp-RenderedHTMLCommon");
+  thinking.append(summary, reasoning);
+  const answer = element(doc, "div", "glm-md glm-answer jp-RenderedHTMLCommon");
+  const error = element(doc, "div", "glm-error");
+  error.setAttribute("role", "alert");
+  const footer = element(doc, "div", "glm-footer");
+  const status = element(doc, "span", "glm-status");
+  const stop = element(doc, "button", "glm-stop", "■ Stop");
+  stop.type = "button";
+  stop.title = "Stop the answer (keeps the text so far)";
+  const hint = element(doc, "span", "glm-hint", "interrupt the kernel (■) to stop");
+  const notice = element(doc, "div", "glm-notice");
+  footer.append(status, stop, hint);
+  root.append(title, thinking, answer, error, notice, footer);
+  el.replaceChildren(root);
+
+  let shownText = null;
+  let shownReasoning = null;
+  let scheduled = false;
+  let notBefore = 0;
+  let disposed = false;
+
+  function updateChrome() {
+    const done = Boolean(model.get("done"));
+    const titleText = model.get("title") || "";
+    title.textContent = titleText;
+    title.hidden = !titleText;
+    thinking.hidden = state.reasoning.length === 0;
+    summary.textContent = !done && state.text.length === 0 && state.reasoning.length > 0 ? "Thinking…" : "Thinking";
+    const errorText = model.get("error") || "";
+    error.textContent = errorText;
+    error.hidden = !errorText;
+    let statusText = model.get("status") || "";
+    if (!statusText && !done) {
+      const name = model.get("model_name") || "model";
+      const where = model.get("offline") ? " · offline model" : "";
+      const phase = state.text.length || state.reasoning.length ? "streaming…" : "waiting for the first token…";
+      statusText = `${name}${where} · ${phase}`;
+    }
+    status.textContent = statusText;
+    const canStop = Boolean(model.get("show_stop_button"));
+    stop.hidden = done || !canStop;
+    hint.hidden = done || canStop;
+    notice.textContent = state.lost ? "Part of the streamed text did not arrive; asking the kernel for the full text…" : "";
+    notice.hidden = !state.lost;
+    root.classList.toggle("glm-done", done);
+  }
+
+  function renderNow() {
+    scheduled = false;
+    if (disposed) return;
+    const started = now();
+    if (state.text !== shownText) {
+      answer.replaceChildren(renderMarkdown(state.text, doc));
+      shownText = state.text;
+    }
+    // Collapsed thinking is rendered only when someone opens it.
+    if (thinking.open && state.reasoning !== shownReasoning) {
+      reasoning.replaceChildren(renderMarkdown(state.reasoning, doc));
+      shownReasoning = state.reasoning;
+    }
+    updateChrome();
+    // Keep rendering under about a quarter of the time, however long the answer grows.
+    notBefore = now() + 3 * (now() - started);
+  }
+
+  function schedule() {
+    if (scheduled || disposed) return;
+    scheduled = true;
+    const wait = notBefore - now();
+    if (wait > 0) setTimeout(() => nextFrame(renderNow), wait);
+    else nextFrame(renderNow);
+  }
+
+  const onToggle = () => schedule();
+  const onClick = () => {
+    stop.disabled = true;
+    stop.textContent = "Stopping…";
+    model.send({ type: "stop" });
+  };
+  thinking.addEventListener("toggle", onToggle);
+  stop.addEventListener("click", onClick);
+  state.listeners.add(schedule);
+  for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
+    model.on(`change:${name}`, schedule);
+  }
+  renderNow();
+  // If this reaches the kernel while the answer streams, so would a Stop click: it shows the button.
+  if (!model.get("done")) model.send({ type: "hello" });
+
+  return () => {
+    disposed = true;
+    state.listeners.delete(schedule);
+    thinking.removeEventListener("toggle", onToggle);
+    stop.removeEventListener("click", onClick);
+    for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
+      model.off(`change:${name}`, schedule);
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The anywidget contract
+
+function attach(model) {
+  const id = model.get("_stream_id");
+  const state = new StreamState(model);
+  const onMessage = (msg) => state.handle(msg);
+  model.on("msg:custom", onMessage);
+  STREAMS.set(id, state);
+  return () => {
+    model.off("msg:custom", onMessage);
+    if (STREAMS.get(id) === state) STREAMS.delete(id);
+  };
+}
+
+export default {
+  // Runs once per model, before anywidget hands it any custom message: nothing is missed even if
+  // the view is displayed later than the stream starts.
+  initialize({ model }) {
+    return attach(model);
+  },
+  render({ model, el }) {
+    let detach = null;
+    if (!STREAMS.has(model.get("_stream_id"))) detach = attach(model); // a host without initialize
+    const unmount = mountView(model, el, STREAMS.get(model.get("_stream_id")));
+    return () => {
+      unmount();
+      if (detach) detach();
+    };
+  },
+};

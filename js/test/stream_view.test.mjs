@@ -1,0 +1,158 @@
+// Tests of the built bundle (glm_notebook/static/stream_view.js) in jsdom: run `npm test` in js/.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { JSDOM } from "jsdom";
+
+const dom = new JSDOM("<!doctype html><html><body></body></html>", { pretendToBeVisual: true });
+globalThis.window = dom.window;
+globalThis.document = dom.window.document;
+globalThis.requestAnimationFrame = dom.window.requestAnimationFrame.bind(dom.window);
+
+const widget = (await import("../../glm_notebook/static/stream_view.js")).default;
+
+let nextId = 0;
+
+function fakeModel(state = {}) {
+  const values = {
+    _stream_id: `s${nextId++}`, model_name: "glm-4.7-flash", offline: false, title: null,
+    status: "", error: "", done: false, show_stop_button: false, ...state,
+  };
+  const handlers = new Map();
+  const sent = [];
+  return {
+    sent,
+    get: (name) => values[name],
+    set(name, value) {
+      values[name] = value;
+      for (const cb of handlers.get(`change:${name}`) || []) cb();
+    },
+    on(name, cb) {
+      if (!handlers.has(name)) handlers.set(name, new Set());
+      handlers.get(name).add(cb);
+    },
+    off(name, cb) {
+      handlers.get(name)?.delete(cb);
+    },
+    send: (msg) => sent.push(msg),
+    deliver(msg) {
+      for (const cb of handlers.get("msg:custom") || []) cb(msg, []);
+    },
+  };
+}
+
+async function mount(state) {
+  const model = fakeModel(state);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanupModel = await widget.initialize({ model });
+  const cleanupView = await widget.render({ model, el });
+  return { model, el, cleanup: () => (cleanupView(), cleanupModel()) };
+}
+
+// Rendering is throttled to frames (and slowed when a render is slow), so wait generously.
+const frames = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+test("deltas are appended and rendered as Markdown", async () => {
+  const { model, el, cleanup } = await mount();
+  model.deliver({ type: "delta", seq: 1, text: "# Title\n\nSome **bold" });
+  model.deliver({ type: "delta", seq: 2, text: "** text and `code` 你好 😀", reasoning: "I think" });
+  await frames();
+  const answer = el.querySelector(".glm-answer");
+  assert.equal(answer.querySelector("h1").textContent, "Title");
+  assert.equal(answer.querySelector("strong").textContent, "bold");
+  assert.match(answer.textContent, /你好 😀/);
+  assert.equal(el.querySelector(".glm-thinking").hidden, false);
+  assert.equal(el.querySelector(".glm-thinking").open, false);
+  assert.deepEqual(model.sent, [{ type: "hello" }]);
+  cleanup();
+});
+
+test("hostile output cannot run script", async () => {
+  const { model, el, cleanup } = await mount();
+  const hostile = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1)) [y](JaVaScRiPt:alert(1)) [z](&#106;avascript:alert(1))",
+    '<a href="javascript:alert(1)">a</a> <a href="vbscript:x">v</a> <a href="data:text/html,x">d</a>',
+    '<iframe src="https://example.org"></iframe> <div onclick="alert(1)" style="position:fixed">s</div>',
+    "<svg><script>alert(1)</script></svg> <form action=x><button>b</button></form>",
+    "[ok](https://example.org)",
+    "```html\n<div>kept as code</div>\n```",
+  ].join("\n\n");
+  model.deliver({ type: "delta", seq: 1, text: hostile });
+  await frames();
+  const html = el.querySelector(".glm-answer").innerHTML;
+  for (const bad of ["<script", "onerror", "onclick", "<iframe", "javascript:", "vbscript:", "data:text", "<form", "<button", "style=", "<svg"]) {
+    assert.equal(html.toLowerCase().includes(bad), false, `${bad} survived: ${html}`);
+  }
+  const link = [...el.querySelectorAll(".glm-answer a")].find((a) => a.textContent === "ok");
+  assert.equal(link.getAttribute("href"), "https://example.org");
+  assert.equal(link.getAttribute("target"), "_blank");
+  assert.equal(link.getAttribute("rel"), "noopener noreferrer");
+  assert.equal(el.querySelector(".glm-answer pre code").textContent, "<div>kept as code</div>\n");
+  // The remote image became a link.
+  assert.ok([...el.querySelectorAll(".glm-answer a")].some((a) => a.textContent.startsWith("[image:")));
+  cleanup();
+});
+
+test("a gap asks for the full text once, and the full text repairs it", async () => {
+  const { model, el, cleanup } = await mount();
+  model.deliver({ type: "delta", seq: 1, text: "a" });
+  model.deliver({ type: "delta", seq: 3, text: "c" });
+  model.deliver({ type: "delta", seq: 4, text: "d" });
+  assert.deepEqual(model.sent, [{ type: "hello" }, { type: "resync" }]);
+  await frames();
+  assert.equal(el.querySelector(".glm-notice").hidden, false);
+  model.deliver({ type: "full", seq: 5, text: "abcd", reasoning: "" });
+  model.deliver({ type: "delta", seq: 6, text: "e", end: { text: 5, reasoning: 0 } });
+  await frames();
+  assert.equal(el.querySelector(".glm-answer").textContent.trim(), "abcde");
+  assert.equal(el.querySelector(".glm-notice").hidden, true);
+  assert.equal(model.sent.length, 2);
+  cleanup();
+});
+
+test("the final lengths are checked (UTF-16 units, like the kernel counts)", async () => {
+  const { model, cleanup } = await mount();
+  model.deliver({ type: "delta", seq: 1, text: "😀é", end: { text: 3, reasoning: 0 } });
+  assert.deepEqual(model.sent, [{ type: "hello" }]);
+  const other = await mount();
+  other.model.deliver({ type: "delta", seq: 1, text: "ab", end: { text: 3, reasoning: 0 } });
+  assert.deepEqual(other.model.sent, [{ type: "hello" }, { type: "resync" }]);
+  cleanup();
+  other.cleanup();
+});
+
+test("stop button or interrupt hint, status and error lines", async () => {
+  const { model, el, cleanup } = await mount({ show_stop_button: true });
+  await frames();
+  const stop = el.querySelector(".glm-stop");
+  assert.equal(stop.hidden, false);
+  assert.equal(el.querySelector(".glm-hint").hidden, true);
+  stop.click();
+  assert.deepEqual(model.sent, [{ type: "hello" }, { type: "stop" }]);
+  model.set("show_stop_button", false);
+  await frames();
+  assert.equal(el.querySelector(".glm-hint").hidden, false);
+  model.set("status", "glm-4.7-flash · 12 tokens · stopped");
+  model.set("error", "InsufficientBalance (HTTP 429, code 1113) - top up");
+  model.set("done", true);
+  await frames();
+  assert.equal(el.querySelector(".glm-status").textContent, "glm-4.7-flash · 12 tokens · stopped");
+  assert.equal(el.querySelector(".glm-error").textContent, "InsufficientBalance (HTTP 429, code 1113) - top up");
+  assert.equal(el.querySelector(".glm-stop").hidden, true);
+  assert.equal(el.querySelector(".glm-hint").hidden, true);
+  cleanup();
+});
+
+test("messages that arrive before the view is rendered are kept", async () => {
+  const model = fakeModel();
+  const cleanupModel = await widget.initialize({ model });
+  model.deliver({ type: "delta", seq: 1, text: "early " });
+  model.deliver({ type: "delta", seq: 2, text: "text" });
+  const el = document.createElement("div");
+  const cleanupView = await widget.render({ model, el });
+  assert.equal(el.querySelector(".glm-answer").textContent.trim(), "early text");
+  cleanupView();
+  cleanupModel();
+});

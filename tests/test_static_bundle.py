@@ -1,0 +1,197 @@
+"""static_bundle: the final Markdown + plain-text copy of an answer, safe to save and re-render."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from markdown_it import MarkdownIt
+
+from glm_notebook import ChatResult, InsufficientBalance, Metrics, StreamInterrupted, ToolCall, Usage
+from glm_notebook.widgets import neutralize_markdown, static_bundle
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1))",
+    '<iframe src="https://evil.example"></iframe>',
+    "[y]( JaVaScRiPt\\:alert(1)) [z](&#106;avascript:alert(1)) [w](java&Tab;script&colon;alert(1))",
+    "[v](vbscript:msgbox) [d](data:text/html;base64,PHNjcmlwdD4=) <javascript:alert(1)>",
+    "[ref]: javascript:alert(2)\n\n[r][ref]",
+    '<a href="javascript:alert(1)">a</a> <div onclick="alert(1)">d</div>',
+    '> quote `<q>` <em>x</em>\n<a title="`">`x<script>alert(1)</script>`',
+    "| a | `b` |\n|---|---|\n| <b onmouseover=alert(1)>x</b> | `a|b<script>` |",
+    "<details open ontoggle=alert(1)>",
+    "</details>\n\n<script>alert('after the wrapper')</script>",
+]
+
+
+def render(markdown: str) -> str:
+    """The most permissive renderer: raw HTML on, GFM tables."""
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(markdown)
+
+
+class _Elements(HTMLParser):
+    """Collects the elements and attributes a browser would build from some HTML."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def assert_inert(html: str) -> None:
+    """No element or attribute that could run script. Escaped text such as "&lt;img onerror=..."
+    may still read "onerror=": it is shown as text, which is what the user should see."""
+    lowered = html.lower()
+    assert "<script" not in lowered and "<iframe" not in lowered
+    assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", lowered)  # no event handler inside any tag
+    assert not re.search(r'(href|src)="\s*(javascript|vbscript|data):', lowered)
+    for tag, attrs in _Elements(html).elements:
+        assert tag not in {"script", "iframe", "img", "object", "embed", "style"}, tag
+        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
+        for name in ("href", "src"):
+            url = re.sub(r"[\x00-\x20]", "", attrs.get(name, "")).lower()
+            assert not url.startswith(("javascript:", "vbscript:", "data:")), (tag, attrs)
+
+
+def test_normal_answer() -> None:
+    result = ChatResult(
+        text="Hello **world**.\n\n```python\nprint('<div>')\n```\n",
+        model="glm-4.7-flash",
+        usage=Usage(prompt_tokens=10, completion_tokens=128, total_tokens=138),
+        metrics=Metrics(ttft_s=0.42, tokens_per_s=35.1, chunks=130),
+        finish_reason="stop",
+        complete=True,
+    )
+    bundle = static_bundle(result)
+    assert set(bundle) == {"text/markdown", "text/plain"}
+    status = "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · stop"
+    assert bundle["text/markdown"] == (
+        "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + f"*{status}*\n"
+    )
+    assert bundle["text/plain"] == "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + status
+    html = render(bundle["text/markdown"])
+    assert "<strong>world</strong>" in html
+    assert "print('&lt;div&gt;')" in html  # the code block shows <div> literally
+    assert f"<em>{status}</em>" in html
+
+
+def test_reasoning_goes_in_a_collapsed_details_after_the_answer() -> None:
+    result = ChatResult(text="42", reasoning="First, *think*.\n\nThen answer.", finish_reason="stop")
+    markdown = static_bundle(result)["text/markdown"]
+    assert markdown.index("42") < markdown.index("<details>")
+    assert "<details><summary>Thinking</summary>\n\nFirst, *think*.\n\nThen answer.\n\n</details>" in markdown
+    assert markdown.count("<details>") == 1 and "<details open" not in markdown
+    html = render(markdown)
+    assert "<em>think</em>" in html  # Markdown inside <details> is still rendered
+    assert "</details>" in html
+
+
+def test_no_details_without_reasoning() -> None:
+    assert "<details>" not in static_bundle(ChatResult(text="hi", finish_reason="stop"))["text/markdown"]
+
+
+def test_error_with_partial_text() -> None:
+    partial = ChatResult(text="The answer begins", model="glm-4.7-flash", metrics=Metrics(chunks=3))
+    error = InsufficientBalance(
+        "InsufficientBalance (HTTP 429, code 1113): Insufficient balance - top up the account; "
+        "retrying will not help",
+        status_code=429,
+        code="1113",
+        partial=partial,
+    )
+    bundle = static_bundle(partial, error)
+    markdown = bundle["text/markdown"]
+    assert markdown.startswith("The answer begins\n\n")
+    assert (
+        "**Error:** InsufficientBalance (HTTP 429, code 1113): Insufficient balance - top up the account; "
+        "retrying will not help" in markdown
+    )
+    assert markdown.rstrip().endswith("*glm-4.7-flash · 3 chunks*")
+    assert "Error: InsufficientBalance" in bundle["text/plain"]
+    assert "The answer begins" in bundle["text/plain"]
+
+
+def test_error_from_the_result_and_odd_characters_in_it() -> None:
+    error = StreamInterrupted("the stream ended early <script>alert(1)</script> [x](javascript:alert(1))")
+    result = ChatResult(text="", error=error)
+    markdown = static_bundle(result)["text/markdown"]
+    assert markdown.startswith("**Error:** the stream ended early")
+    assert_inert(render(markdown))
+
+
+def test_usage_none_shows_chunks_not_invented_tokens() -> None:
+    result = ChatResult(text="hi", model="m", metrics=Metrics(ttft_s=0.1, chunks=57), finish_reason="stop")
+    markdown = static_bundle(result)["text/markdown"]
+    assert "57 chunks" in markdown
+    assert not re.search(r"\d+ tokens?\b", markdown)
+    assert "tok/s" not in markdown
+
+
+def test_stopped_offline_and_tool_calls() -> None:
+    result = ChatResult(
+        text="partial",
+        stopped=True,
+        usage=Usage(1, 1, 2),
+        tool_calls=[ToolCall(index=0, name="get_weather", arguments='{"city": "Paris"}')],
+    )
+    markdown = static_bundle(result, offline=True)["text/markdown"]
+    assert "*offline model · 1 token · 1 tool call · stopped*" in markdown
+    assert 'get_weather({"city": "Paris"})' in markdown
+
+
+def test_model_name_with_markdown_characters_is_escaped() -> None:
+    markdown = static_bundle(ChatResult(text="x", model="evil*<img src=x onerror=alert(1)>_"))[
+        "text/markdown"
+    ]
+    html = render(markdown)
+    assert_inert(html)
+    assert "evil*&lt;img src=x onerror=alert(1)&gt;_" in html
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_answer_is_inert(hostile: str) -> None:
+    result = ChatResult(text=hostile, reasoning=hostile, finish_reason="stop")
+    assert_inert(render(static_bundle(result)["text/markdown"]))
+
+
+def test_all_hostile_content_together_and_code_kept() -> None:
+    answer = (
+        "\n\n".join(HOSTILE)
+        + "\n\n```html\n<div>kept</div>\n```\n\nInline `<span>` too.\n\n    <b>indented</b>\n"
+    )
+    markdown = static_bundle(ChatResult(text=answer, reasoning=answer))["text/markdown"]
+    html = render(markdown)
+    assert_inert(html)
+    assert '<code class="language-html">&lt;div&gt;kept&lt;/div&gt;' in html
+    assert "<code>&lt;span&gt;</code>" in html
+    assert "<pre><code>&lt;b&gt;indented&lt;/b&gt;" in html
+    # The text that was HTML still reads as text.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<details>") == 1  # only the wrapper
+
+
+def test_code_is_left_byte_for_byte() -> None:
+    code = "```js\nif (a < b && c > d) { el.innerHTML = '<img src=x onerror=alert(1)>'; }\n```"
+    assert neutralize_markdown(code) == code
+    assert neutralize_markdown("Use `a<b>` here") == "Use `a<b>` here"
+
+
+def test_plain_prose_is_unchanged() -> None:
+    prose = "# Title\n\n- one & two\n- 3 > 2, AT&T, &copy; 2024\n\n> quoted **bold**\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    assert neutralize_markdown(prose) == prose
+
+
+def test_an_unclosed_fence_does_not_swallow_the_status() -> None:
+    result = ChatResult(
+        text="Here:\n\n```python\nprint('cut off", reasoning="```\nthinking cut", stopped=True
+    )
+    markdown = static_bundle(result)["text/markdown"]
+    html = render(markdown)
+    assert "<em>stopped</em>" in html
+    assert html.count("</details>") == 1 and "&lt;/details&gt;" not in html
