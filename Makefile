@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # llama-cpp-python compiles from source (several minutes on 2 cores); pip caches the wheel.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test lint bench chromium clean
+.PHONY: demo test lint js-test bench chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check glm_notebook tests benchmarks
 	$(VENV)/bin/mypy glm_notebook/_*.py glm_notebook/testing glm_notebook/local
 
-test: $(STAMP) chromium lint
+# The stream view's JavaScript (jsdom tests; the built bundle in glm_notebook/static is committed).
+js-test:
+	cd js && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+test: $(STAMP) chromium lint js-test
 	$(PY) -m pytest tests -p no:nbval -q -ra
 	$(PY) -m pytest --nbval-lax notebooks -q -ra
 
