@@ -1,0 +1,88 @@
+"""Widget traffic for a 20,000-chunk answer streamed at full speed through %%glm's path.
+
+The answer comes from the GLM test server over a real socket, through GLMClient, into a
+StreamView whose comm sends are counted (custom messages and state updates, JSON bytes).
+Goals (issue 3): <= 20 updates per second; bytes <= 2x the answer + 300 B per update.
+The peer in the same run is the naive view that re-sends the whole text on every token (what an
+``HTML.value = text`` loop does): its message count and bytes are computed from the same chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import merge  # noqa: E402
+
+import glm_notebook as glm  # noqa: E402
+from glm_notebook.testing import GLMTestServer, Reply  # noqa: E402
+from glm_notebook.widgets import StreamView  # noqa: E402
+
+CHUNKS = 20_000
+PIECES = ["word ", "数据 ", "🙂 ", "naïve ", "\n\n", "`x` "]
+
+
+def one_run(server: GLMTestServer) -> dict[str, float]:
+    chunks = [PIECES[i % len(PIECES)] for i in range(CHUNKS)]
+    answer = "".join(chunks)
+    server.enqueue(Reply(chunks=chunks))
+    client = glm.GLMClient(provider="zai", base_url=server.base_url, api_key="bench-key")
+    view = StreamView(model_name="bench")
+    sent: list[int] = []
+    original = view.comm.send
+
+    def counting_send(data=None, metadata=None, buffers=None):  # type: ignore[no-untyped-def]
+        sent.append(len(json.dumps(data, ensure_ascii=False).encode()))
+        return original(data=data, metadata=metadata, buffers=buffers)
+
+    view.comm.send = counting_send
+    start = time.perf_counter()
+    with client.stream("go") as stream:
+        for event in stream:
+            view.feed(event)
+    view.finish(stream.result)
+    elapsed = time.perf_counter() - start
+    view.close()
+    client.close()
+    assert stream.result.text == answer
+    answer_bytes = len(answer.encode())
+    naive_bytes, prefix = 0, 0
+    for c in chunks:
+        prefix += len(c.encode())
+        naive_bytes += prefix
+    return {
+        "seconds": elapsed,
+        "messages": len(sent),
+        "updates_per_s": len(sent) / elapsed,
+        "bytes": sum(sent),
+        "answer_bytes": answer_bytes,
+        "bytes_per_answer_byte": sum(sent) / answer_bytes,
+        "bytes_budget": 2 * answer_bytes + 300 * len(sent),
+        "naive_messages": CHUNKS,
+        "naive_bytes": naive_bytes,
+    }
+
+
+def main() -> None:
+    with GLMTestServer() as server:
+        runs = [one_run(server) for _ in range(5)]
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(f"20,000 chunks ({med['answer_bytes'] / 1000:.0f} kB answer) streamed in {med['seconds']:.2f} s")
+    print(f"  messages {med['messages']:.0f}  -> {med['updates_per_s']:.1f} updates/s (goal <= 20)")
+    print(
+        f"  bytes    {med['bytes'] / 1000:.0f} kB = {med['bytes_per_answer_byte']:.2f}x the answer "
+        f"(budget {med['bytes_budget'] / 1000:.0f} kB)"
+    )
+    print(
+        f"  naive full-text resend per token: {CHUNKS} messages, {med['naive_bytes'] / 1e9:.2f} GB "
+        f"({med['naive_bytes'] / med['bytes']:.0f}x more bytes)"
+    )
+    merge("view_traffic", med)
+
+
+if __name__ == "__main__":
+    main()
