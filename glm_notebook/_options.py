@@ -32,6 +32,7 @@ class Option:
     step: float | None = None  # slider step
     slider_default: float | None = None  # where a slider starts when the user set nothing
     slider_high: float | None = None  # slider end when the bound is huge (max_tokens)
+    local_only: bool = False  # only OpenAI-compatible / local servers know it (llama.cpp, vLLM)
 
     def upper(self, provider: str) -> float | None:
         if provider in LOCAL_LIKE_PROVIDERS and self.high_local is not None:
@@ -203,6 +204,11 @@ def build_options(provider: str, options: dict[str, Any]) -> dict[str, Any]:
         opt = OPTIONS.get(name)
         if opt is None:
             raise _unknown(name)
+        if opt.local_only and provider not in LOCAL_LIKE_PROVIDERS:
+            raise InvalidOptionError(
+                f"{name} is an option of OpenAI-compatible and local servers (llama.cpp, vLLM); "
+                f"GLM's cloud ({provider!r}) does not accept it: drop it, or use provider 'local'."
+            )
         if name == "thinking" and isinstance(value, dict):
             payload[name] = value
             continue

@@ -81,3 +81,9 @@ def test_slider_specs_follow_the_table():
     assert slider_spec("temperature", "zai")["max"] == 1.0
     assert slider_spec("temperature", "local")["max"] == 2.0
     assert slider_spec("top_p", "zai")["min"] > 0
+
+
+def test_llama_cpp_sampler_options_are_for_local_servers_only():
+    assert build_options("local", {"top_k": 0, "min_p": 0.0}) == {"top_k": 0, "min_p": 0.0}
+    with pytest.raises(glm.InvalidOptionError, match="GLM's cloud"):
+        build_options("zai", {"min_p": 0.0})
