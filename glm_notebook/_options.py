@@ -124,6 +124,30 @@ OPTIONS: dict[str, Option] = {
             low=-2.0,
             high=2.0,
         ),
+        Option(
+            "top_k",
+            "int",
+            "llama.cpp/vLLM: sample only from the k most likely tokens (0 turns it off)",
+            low=0,
+            high=1_000_000,
+            local_only=True,
+        ),
+        Option(
+            "min_p",
+            "float",
+            "llama.cpp/vLLM: drop tokens below min_p times the top token's probability (0: off)",
+            low=0.0,
+            high=1.0,
+            local_only=True,
+        ),
+        Option(
+            "repeat_penalty",
+            "float",
+            "llama.cpp: penalise repeated tokens (1.0 turns it off)",
+            low=0.0,
+            high=10.0,
+            local_only=True,
+        ),
     ]
 }
 
