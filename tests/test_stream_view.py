@@ -225,7 +225,21 @@ def test_stopped_and_offline_show_in_the_status(views) -> None:
     view, _ = views(offline=True)
     view.append_text("so far")
     view.finish(ChatResult(text="so far", stopped=True, metrics=Metrics(chunks=2)))
-    assert view.status == "glm-4.7-flash · offline model · 2 chunks · stopped"
+    assert view.status == "offline model glm-4.7-flash · 2 chunks · stopped"
+
+
+def test_the_bundled_offline_model_is_called_a_small_base_model() -> None:
+    from glm_notebook.widgets._static import status_line
+
+    result = ChatResult(
+        text="x",
+        model="gemma-3-270m-q4_k_m",
+        finish_reason="stop",
+        metrics=Metrics(chunks=11, ttft_s=0.5, duration_s=1.5),
+    )
+    line = status_line(result, offline=True)
+    assert line.startswith("offline model gemma-3-270m-q4_k_m · small base model")
+    assert "10.0 chunks/s · 11 chunks · stop" in line and "tok" not in line
 
 
 def test_stop_message_from_the_browser_calls_on_stop(views) -> None:

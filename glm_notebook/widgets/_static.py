@@ -234,6 +234,10 @@ def error_line(error: BaseException) -> str:
     return " ".join(message.split())
 
 
+#: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
+BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
+
+
 def status_line(
     result: ChatResult | None,
     error: BaseException | None = None,
@@ -250,10 +254,12 @@ def status_line(
     metrics = result.metrics
     parts: list[str] = []
     model = result.model or result.request.get("model") or model
-    if model:
-        parts.append(str(model))
     if offline:
-        parts.append("offline model")
+        parts.append(f"offline model {model}" if model else "offline model")
+        if model == BUNDLED_OFFLINE_MODEL:
+            parts.append("small base model: good for sampling demos, weak at chat")
+    elif model:
+        parts.append(str(model))
     if metrics.ttft_s is not None:
         parts.append(f"{metrics.ttft_s:.2f} s to first token")
     if metrics.tokens_per_s is not None:
@@ -262,6 +268,11 @@ def status_line(
         count = result.usage.completion_tokens
         parts.append(f"{count} token" + ("" if count == 1 else "s"))
     elif metrics.chunks:
+        # No usage from the server (llama.cpp never sends it in streams): report chunks, which
+        # are one token each on llama.cpp and GLM, and their rate, without calling them tokens.
+        generating = (metrics.duration_s or 0.0) - (metrics.ttft_s or 0.0)
+        if metrics.chunks > 1 and generating > 0:
+            parts.append(f"{(metrics.chunks - 1) / generating:.1f} chunks/s")
         parts.append(f"{metrics.chunks} chunk" + ("" if metrics.chunks == 1 else "s"))
     if result.tool_calls:
         calls = len(result.tool_calls)
