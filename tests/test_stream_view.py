@@ -239,7 +239,7 @@ def test_the_bundled_offline_model_is_called_a_small_base_model() -> None:
     )
     line = status_line(result, offline=True)
     assert line.startswith("offline model gemma-3-270m-q4_k_m · small base model")
-    assert "10.0 chunks/s · 11 chunks · stop" in line and "tok" not in line
+    assert "10.0 chunks/s · 11 chunks · stop" in line and "tok/s" not in line and "tokens ·" not in line
 
 
 def test_stop_message_from_the_browser_calls_on_stop(views) -> None:
