@@ -27,6 +27,242 @@ def code(text: str, tag: str = IGNORE) -> tuple[str, str, list[str]]:
 
 NOTEBOOKS: dict[str, list[tuple[str, str, list[str]]]] = {}
 
+NOTEBOOKS["01_quickstart"] = [
+    md("""
+# Quickstart: GLM in a notebook
+
+`%%glm` turns a cell into a prompt. With **no API key** it answers with the embedded **offline
+model** (llama.cpp running a small model on your machine), so this notebook runs anywhere, even
+with no network. Add a GLM key (below) and the same cells talk to GLM.
+
+> The bundled offline model is *gemma-3-270m*, a small **base** model: good for showing how
+> sampling works, weak at chat. It continues text rather than following instructions, and it
+> often answers a question with nothing at all: give it the start of a sentence instead.
+"""),
+    code("%load_ext glm_notebook", CHECK),
+    md("## Your first answer\n\nThe cell is the prompt. The answer streams in; the status line says which model answered, how fast, and why it stopped."),
+    code("""
+%%glm --max-tokens 40 --temperature 0
+The three primary colors are
+"""),
+    md("The result is kept in `_glm` (a `ChatResult`): text, finish reason, timings, and exactly what was sent."),
+    code("""
+print(repr(_glm.text[:60]))
+print("finished:", _glm.finish_reason in ("stop", "length"), "| sent:", {k: _glm.request[k] for k in ("temperature", "max_tokens")})
+"""),
+    code('print(_glm.complete, _glm.request["temperature"], _glm.request["max_tokens"])', CHECK),
+    md("""
+## Flags
+
+Flags set the model and sampling for one cell. Unset flags are not sent at all, and what you set is
+sent exactly: `--temperature 0` sends `0.0`.
+
+| flag | what it does |
+|---|---|
+| `--temperature T` `--top-p P` `--max-tokens N` `--seed S` | sampling |
+| `--system "..."` | a system prompt |
+| `--format text\\|markdown\\|code\\|json` | how the answer is shown / parsed |
+| `--out VAR` | keep the result in `VAR` too |
+| `--chat NAME` | a conversation with memory; re-running a cell replaces its own turn |
+| `--vars` | fill `{name}` from your variables |
+
+`%%glm?` lists them all.
+"""),
+    code("""
+%%glm --temperature 0.9 --seed 7 --max-tokens 30 --out story
+Once upon a time, in a small village by the sea,
+"""),
+    code("print(type(story).__name__, story is _glm, story.request['seed'])", CHECK),
+    code("""
+city = "Paris"
+"""),
+    code("""
+%%glm --vars --max-tokens 25 --temperature 0
+{city} is the capital of
+"""),
+    code("print(_glm.request['messages'][-1]['content'])", CHECK),
+    md("A one-line prompt works too:"),
+    code("%glm --max-tokens 15 --temperature 0 The three primary colors are"),
+    md("A mistake is caught before anything is sent, with what is allowed:"),
+    code("""
+try:
+    get_ipython().run_cell_magic("glm", "--temperature 5", "Hi")
+except Exception as exc:
+    print(type(exc).__name__ + ":", exc)
+""", CHECK),
+    md("""
+## Using GLM: add a key, switch providers
+
+Set one of these (in the environment, or in a `.env` file next to the notebook), then reset the
+shared client:
+
+| provider | key variable | base URL |
+|---|---|---|
+| Zhipu (China) | `ZHIPUAI_API_KEY` | https://open.bigmodel.cn/api/paas/v4 |
+| Z.ai (international) | `ZAI_API_KEY` | https://api.z.ai/api/paas/v4 |
+| Z.ai coding plan | `ZAI_API_KEY` + `GLM_PROVIDER=zai-coding` | https://api.z.ai/api/coding/paas/v4 |
+| your own server (vLLM, SGLang, Ollama...) | `GLM_BASE_URL` (+ `GLM_API_KEY`) | any |
+
+```python
+%env ZAI_API_KEY=your-key
+import glm_notebook; glm_notebook.reset_client()
+%config GLMMagics.model = "glm-4.7-flash"
+```
+
+`%glm config` shows what is in use (the key is always masked):
+"""),
+    code("%glm config"),
+    md("""
+## Your own GGUF weights offline
+
+Point the offline model at any GGUF file, e.g. GLM weights you have downloaded, before the first
+`%%glm` of the session: `%env GLM_LOCAL_MODEL=/path/to/glm-4-9b-chat.Q4_K_M.gguf`.
+
+Next: `02_parameter_lab.ipynb` (sliders and side-by-side compare).
+"""),
+]
+
+NOTEBOOKS["03_how_sampling_works"] = [
+    md("""
+# How sampling works: temperature and top_p
+
+A language model does not pick "the" next word: it gives a **probability to every token** in its
+vocabulary, and a *sampler* draws one. Two knobs reshape that draw:
+
+* **temperature** sharpens (< 1) or flattens (> 1) the distribution; 0 means "always the top token";
+* **top_p** keeps only the most likely tokens whose probabilities add up to `top_p`, cutting the tail.
+
+We take a **real** distribution from the offline model, reshape it by hand, then sample for real
+and compare. No key needed.
+"""),
+    code("""
+%load_ext glm_notebook
+from glm_notebook.local import next_token_distribution
+
+prompt = "The capital of France is"
+dist = next_token_distribution(prompt, top_k=1000)   # the model's own probabilities (temperature 1)
+print(f"the {len(dist)} most likely tokens hold {sum(p for _, p in dist):.0%} of the probability")
+for token, p in dist[:8]:
+    print(f"{token!r:>14}  {p:6.3f}  " + "#" * int(p * 100))
+"""),
+    code("print(len(dist), all(a[1] >= b[1] for a, b in zip(dist, dist[1:])), sum(p for _, p in dist) <= 1.0)", CHECK),
+    md("We treat these tokens as the whole distribution: the rest is a thin tail of very unlikely tokens."),
+    md("""
+## Reshaping by hand
+
+With `p_i` the model's probabilities:
+
+* temperature `T`: new `p_i ∝ p_i^(1/T)` (the same as dividing the logits by `T`);
+* top_p `P`: sort, keep the smallest head whose total (of the model's probabilities) reaches `P`,
+  renormalise.
+
+The offline server (llama.cpp) applies **top_p first, then temperature**. GLM's cloud documents
+the two knobs but not their order; for teaching, the order matters only when both are far from 1.
+"""),
+    code("""
+def apply_top_p(dist, top_p):
+    kept, total = [], 0.0
+    for token, p in dist:                     # dist is sorted, most likely first
+        kept.append((token, p))
+        total += p
+        if total >= top_p:
+            break
+    s = sum(p for _, p in kept)
+    return [(t, p / s) for t, p in kept]
+
+def apply_temperature(dist, temperature):
+    if temperature == 0:
+        return [(dist[0][0], 1.0)]
+    weights = [(t, p ** (1.0 / temperature)) for t, p in dist]
+    s = sum(w for _, w in weights)
+    return [(t, w / s) for t, w in weights]
+
+def reshape(dist, temperature, top_p):
+    \"\"\"What llama.cpp draws from: top_p on the model's distribution, then temperature.\"\"\"
+    return apply_temperature(apply_top_p(dist, top_p), temperature)
+"""),
+    code("""
+cold, warm, hot = (reshape(dist, t, 1.0)[0][1] for t in (0.3, 1.0, 2.0))
+print("top token share grows as temperature drops:", cold > warm > hot)
+print("top_p=0.5 keeps fewer tokens than top_p=0.95:", len(reshape(dist, 1.0, 0.5)) < len(reshape(dist, 1.0, 0.95)))
+print("shares still sum to 1:", round(sum(p for _, p in reshape(dist, 0.7, 0.9)), 6) == 1.0)
+""", CHECK),
+    md("## Try it: drag the sliders\n\nBars show the share of each candidate token after reshaping. Tokens are shown as text, escaped: model output never runs as HTML."),
+    code("""
+import html
+import ipywidgets as widgets
+
+def bars(temperature=1.0, top_p=1.0):
+    shaped = dict(reshape(dist, temperature, top_p))
+    rows = []
+    for token, p in dist[:12]:
+        q = shaped.get(token, 0.0)
+        rows.append(
+            f"<tr><td style='font-family:monospace;padding-right:8px'>{html.escape(repr(token))}</td>"
+            f"<td style='width:320px'><div style='background:var(--jp-brand-color1,#1976d2);height:12px;width:{q * 100:.1f}%'></div></td>"
+            f"<td style='padding-left:8px'>{q:.3f}</td><td style='color:gray;padding-left:8px'>model {p:.3f}</td></tr>"
+        )
+    return widgets.HTML("<table>" + "".join(rows) + "</table>")
+
+widgets.interact(
+    lambda temperature, top_p: display(bars(temperature, top_p)),
+    temperature=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, continuous_update=False),
+    top_p=widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, continuous_update=False),
+);
+"""),
+    md("""
+## Now sample for real
+
+We ask the offline model for **one token**, many times, with the same settings, and count what
+comes out. Other llama.cpp samplers are switched off (`top_k=0`, `min_p=0`, `repeat_penalty=1`)
+so only temperature and top_p act, as in our prediction. We call the server's raw completion
+endpoint so the prompt is continued exactly as written (no chat template).
+"""),
+    code("""
+import collections
+import httpx
+from glm_notebook.local import ensure_server
+
+server = ensure_server()
+
+def sample(temperature, top_p, n=100):
+    counts = collections.Counter()
+    with httpx.Client(timeout=60) as http:
+        for seed in range(n):
+            body = {"model": server.model, "prompt": prompt, "max_tokens": 1, "temperature": temperature,
+                    "top_p": top_p, "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0, "seed": seed}
+            counts[http.post(server.base_url + "/completions", json=body).json()["choices"][0]["text"]] += 1
+    return counts
+
+def compare(temperature, top_p, n=100):
+    counts = sample(temperature, top_p, n)
+    predicted = dict(reshape(dist, temperature, top_p))
+    print(f"temperature={temperature}, top_p={top_p}, {n} samples")
+    print(f"{'token':>14} {'predicted':>10} {'observed':>9}")
+    for token, _ in dist[:8]:
+        print(f"{token!r:>14} {predicted.get(token, 0.0):10.2f} {counts.get(token, 0) / n:9.2f}")
+    return counts
+"""),
+    code("_ = compare(1.0, 1.0)"),
+    code("_ = compare(0.5, 1.0)"),
+    code("_ = compare(1.0, 0.5)"),
+    md("At temperature 0 the sampler always takes the top token, whatever the seed:"),
+    code("""
+greedy = sample(0.0, 1.0, n=5)
+print(len(greedy) == 1, next(iter(greedy)) == dist[0][0])
+""", CHECK),
+    md("""
+## What to look for
+
+* Lower temperature → the top token wins more often; higher → rarer tokens appear.
+* A small top_p removes the tail entirely: tokens outside the nucleus never show up.
+* With only 100 samples the observed shares wobble around the prediction; more samples, less wobble.
+
+Try the same with `%%glm --temperature ... --top-p ...` on a real GLM model, or compare settings
+side by side in `02_parameter_lab.ipynb`.
+"""),
+]
+
 NOTEBOOKS["04_errors_and_limits"] = [
     md("""
 # Errors and limits: what they look like
