@@ -134,25 +134,12 @@ def test_sensitive_finish_raises_content_filter_with_partial():
 
 
 def test_tool_call_arguments_are_assembled():
-    call = lambda args, **k: {
-        "choices": [
-            {
-                "index": 0,
-                "delta": {
-                    "tool_calls": [
-                        {
-                            "index": 0,
-                            **k,
-                            "function": {
-                                "arguments": args,
-                                **({"name": k.pop("name")} if "name" in k else {}),
-                            },
-                        }
-                    ]
-                },
-            }
-        ]
-    }  # noqa: E731
+    def call(args, **k):
+        function = {"arguments": args}
+        if "name" in k:
+            function["name"] = k.pop("name")
+        return {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **k, "function": function}]}}]}
+
     body = sse(call('{"city": ', id="t1", name="weather"), call('"Paris"}'), delta(finish="tool_calls"))
     result = client_for(streaming([body])).chat("weather?")
     assert result.tool_calls[0].name == "weather"

@@ -253,13 +253,9 @@ class GLMMagics(Magics):
             self.shell.user_ns[out] = result
 
     def _interactive(self, args: Any, prompt: str, options: dict[str, Any]) -> None:
-        try:
-            from ..widgets import playground
-        except ImportError:
-            raise UsageError(
-                "--tune and --compare need the playground, which is not installed in this version."
-            ) from None
-        return playground.run_from_magic(self, args, prompt, options)
+        from ..playground import run_from_magic
+
+        return run_from_magic(self, args, prompt, options)
 
 
 _LINE_FLAG = re.compile(r"\s*(--?[A-Za-z][\w-]*)")

@@ -113,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- request ------------------------------------------------------------------------------
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
