@@ -42,7 +42,14 @@ test: $(STAMP) chromium lint js-test
 demo: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb
 
-bench: $(STAMP)
+# The peer for the %load_ext comparison lives in its own venv so it cannot change ours.
+PEERS := .venv-peers
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q 'jupyter-ai-magics>=2.31,<2.32' ipython
+	touch $@
+
+bench: $(STAMP) $(PEERS)/.installed
 	$(PY) benchmarks/run_all.py
 
 clean:
