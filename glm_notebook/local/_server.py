@@ -1,0 +1,440 @@
+"""The llama.cpp server process: start once per process, health-check, reuse, and never leak it.
+
+``python -m llama_cpp.server`` runs as a child on 127.0.0.1 with a free port. It cannot outlive us:
+
+* ``atexit`` stops it on a normal exit, and stopping kills its whole process group (it runs in its
+  own session, so a Ctrl-C in a terminal IPython does not hit it either);
+* on Linux the child asks the kernel for ``SIGKILL`` when its parent dies (``PR_SET_PDEATHSIG``),
+  which covers a SIGKILLed or crashed kernel. SIGKILL rather than SIGTERM because uvicorn's graceful
+  SIGTERM shutdown waits for in-flight generations that nobody is left to read. The death signal
+  follows the *thread* that forked, so children are always forked from the main thread or from one
+  long-lived daemon thread, never from a short-lived worker thread;
+* elsewhere (macOS) a small bootstrap in the child polls ``getppid()`` and exits when it changes.
+
+pydantic-settings makes the server read *every* setting from the environment too (``API_KEY``,
+``HOST``, ``PORT``, ``MODEL``, ``CONFIG_FILE``, ``N_CTX``, ...: case-insensitive), so the child gets
+an environment without those names: a stray ``API_KEY`` would otherwise demand auth and ``HOST``
+would move the listen address.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import ctypes
+import importlib.util
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .._errors import LocalModelError
+from ._chat_template import write_tokenizer_config
+from ._model import INSTALL_HINT, MODEL_ENV, ModelChoice, cache_dir, choose_model
+
+CTX_ENV = "GLM_LOCAL_CTX"
+THREADS_ENV = "GLM_LOCAL_THREADS"
+START_TIMEOUT_ENV = "GLM_LOCAL_START_TIMEOUT"
+CHAT_FORMAT_ENV = "GLM_LOCAL_CHAT_FORMAT"
+DEFAULT_CTX = 2048
+DEFAULT_START_TIMEOUT = 60.0
+_STOP_GRACE_S = 3.0
+_PR_SET_PDEATHSIG = 1
+
+# Fields of llama_cpp.server.settings.Settings (0.3.x) plus the names __main__ reads directly.
+# tests/test_local.py checks this list against the installed server.
+SERVER_SETTING_NAMES = frozenset(
+    """model model_alias n_gpu_layers split_mode main_gpu tensor_split vocab_only use_mmap use_mlock
+    kv_overrides rpc_servers seed n_ctx n_batch n_ubatch n_threads n_threads_batch rope_scaling_type
+    rope_freq_base rope_freq_scale yarn_ext_factor yarn_attn_factor yarn_beta_fast yarn_beta_slow
+    yarn_orig_ctx mul_mat_q logits_all embedding offload_kqv flash_attn last_n_tokens_size lora_base
+    lora_path numa chat_format chat_template_kwargs clip_model_path cache cache_type cache_size
+    hf_tokenizer_config_path hf_pretrained_model_name_or_path hf_model_repo_id draft_model
+    draft_model_num_pred_tokens type_k type_v verbose host port ssl_keyfile ssl_certfile api_key
+    interrupt_requests disable_ping_events root_path config_file""".split()
+)
+_SERVER_MODULES = (
+    "llama_cpp",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
+
+
+@dataclass(frozen=True)
+class LocalServerInfo:
+    """A running offline server: where to call it and what it serves."""
+
+    base_url: str  # "http://127.0.0.1:<port>/v1"
+    model: str  # the alias to send as "model"
+    model_path: Path
+    log_path: Path
+    bundled: bool  # True for the packaged gemma-3-270m base model
+    pid: int
+    port: int
+    n_ctx: int
+    n_threads: int
+    chat_format: str  # "transcript" (our template for the base model), "gguf" or a llama_cpp name
+
+
+@dataclass
+class _Running:
+    info: LocalServerInfo
+    proc: subprocess.Popen[bytes]
+    owner_pid: int  # a forked child must not stop its parent's server
+
+
+_lock = threading.RLock()
+_running: _Running | None = None
+_atexit_registered = False
+
+
+def ensure_server() -> LocalServerInfo:
+    """Start the offline server once per process (thread-safe) and return how to reach it.
+
+    Later calls return the same server while it runs; if it died, a new one is started.
+    Raises LocalModelError (saying what to do) when it cannot start.
+    """
+    global _running, _atexit_registered
+    with _lock:
+        if _running is not None and _running.owner_pid == os.getpid() and _running.proc.poll() is None:
+            return _running.info
+        _running = None
+        check_installed()
+        choice = choose_model()
+        n_ctx = _int_env(CTX_ENV, DEFAULT_CTX)
+        n_threads = _int_env(THREADS_ENV, default_threads())
+        chat_format, chat_args = _chat_arguments(choice)
+        timeout = _float_env(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
+        log_path = Path(tempfile.gettempdir()) / f"glm_notebook-local-{os.getpid()}.log"
+        for _attempt in range(3):
+            port = _free_port()
+            info = LocalServerInfo(
+                base_url=f"http://127.0.0.1:{port}/v1",
+                model=choice.alias,
+                model_path=choice.path,
+                log_path=log_path,
+                bundled=choice.bundled,
+                pid=0,
+                port=port,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                chat_format=chat_format,
+            )
+            proc = _spawn(info, chat_args)
+            info = LocalServerInfo(**{**info.__dict__, "pid": proc.pid})
+            if not _atexit_registered:
+                atexit.register(stop_server)
+                _atexit_registered = True
+            _running = _Running(info=info, proc=proc, owner_pid=os.getpid())
+            try:
+                if _wait_healthy(info, proc, timeout):
+                    return info
+            except BaseException:
+                stop_server()
+                raise
+            _running = None  # lost a race for the port: try another one
+        raise LocalModelError(
+            f"the offline model server could not bind a free port on 127.0.0.1 three times; see {log_path}"
+        )
+
+
+def stop_server() -> None:
+    """Stop the offline server started by this process (no-op when none runs)."""
+    global _running
+    with _lock:
+        running, _running = _running, None
+    if running is None or running.owner_pid != os.getpid():
+        return
+    _terminate(running.proc)
+
+
+def current_server() -> LocalServerInfo | None:
+    """The running server's info, or None; never starts one."""
+    with _lock:
+        if _running is not None and _running.owner_pid == os.getpid() and _running.proc.poll() is None:
+            return _running.info
+    return None
+
+
+def check_installed() -> None:
+    """Raise LocalModelError with the pip command when llama-cpp-python[server] is missing."""
+    missing = [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LocalModelError(
+            f"the offline model needs llama-cpp-python with its server extra ({', '.join(missing)} "
+            f"missing): {INSTALL_HINT}"
+        )
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may use (llama-cpp-python's own default), at least one.
+
+    llama.cpp's OpenMP threads spin at each step: when another busy process (JupyterLab, the
+    browser, the kernel) shares their cores, token speed collapses (measured 9 -> 1.7 tokens/s on
+    2 busy cores), so leaving half the CPUs free is faster in a notebook, not just politer.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 1
+    return max(1, usable // 2)
+
+
+def _chat_arguments(choice: ModelChoice) -> tuple[str, list[str]]:
+    """(label, server flags) for how chat messages become a prompt; see _chat_template."""
+    configured = os.environ.get(CHAT_FORMAT_ENV, "").strip()
+    if configured:
+        return configured, ["--chat_format", configured]
+    if choice.bundled:
+        config = write_tokenizer_config(cache_dir())
+        return "transcript", [
+            "--chat_format",
+            "hf-tokenizer-config",
+            "--hf_tokenizer_config_path",
+            str(config),
+        ]
+    return "gguf", []  # the GGUF's own template (llama-cpp-python falls back to llama-2 without one)
+
+
+def server_command(info: LocalServerInfo, extra_args: Sequence[str] = ()) -> list[str]:
+    """The command line that serves ``info`` (no sampling defaults: requests carry their own)."""
+    args = [
+        "--model", str(info.model_path),
+        "--model_alias", info.model,
+        "--host", "127.0.0.1",
+        "--port", str(info.port),
+        "--n_ctx", str(info.n_ctx),
+        "--n_threads", str(info.n_threads),
+        "--n_threads_batch", str(info.n_threads),
+        # The default cuts a running stream (with a normal-looking [DONE]) whenever another
+        # request arrives; the notebook runs side-by-side comparisons, so queue requests instead.
+        "--interrupt_requests", "false",
+        *extra_args,
+    ]  # fmt: skip
+    if sys.platform.startswith("linux") or os.name != "posix":
+        return [sys.executable, "-m", "llama_cpp.server", *args]
+    return [sys.executable, "-c", _WATCHDOG_BOOTSTRAP, str(os.getpid()), *args]
+
+
+def server_env() -> dict[str, str]:
+    """Our environment minus the names llama_cpp.server would read as its own settings."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in SERVER_SETTING_NAMES}
+    env["PYTHONUNBUFFERED"] = "1"  # log lines reach the file before a crash
+    return env
+
+
+_WATCHDOG_BOOTSTRAP = """\
+import os, runpy, sys, threading, time
+parent = int(sys.argv[1])
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
+def _spawn(info: LocalServerInfo, extra_args: list[str]) -> subprocess.Popen[bytes]:
+    command = server_command(info, extra_args)
+    env = server_env()
+    preexec = _die_with_parent(os.getpid()) if sys.platform.startswith("linux") else None
+
+    def popen() -> subprocess.Popen[bytes]:
+        with open(info.log_path, "wb") as log:
+            log.write(f"$ {' '.join(command)}\n".encode())
+            log.flush()
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                close_fds=True,
+                start_new_session=os.name == "posix",
+                preexec_fn=preexec,
+            )
+
+    try:
+        return _in_long_lived_thread(popen)
+    except OSError as exc:
+        raise LocalModelError(
+            f"could not start the offline model server ({exc}); log: {info.log_path}"
+        ) from exc
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn: SIGKILL this child when the forking thread's process dies (Linux)."""
+    try:
+        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork, not in the child
+    except (OSError, AttributeError):
+        prctl = None
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+_spawn_queue: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] | None = None
+
+
+def _in_long_lived_thread(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in the main thread or in one daemon thread that lives as long as the process."""
+    global _spawn_queue
+    if threading.current_thread() is threading.main_thread():
+        return fn()
+    with _lock:
+        if _spawn_queue is None:
+            _spawn_queue = queue.SimpleQueue()
+            threading.Thread(
+                target=_spawn_loop, args=(_spawn_queue,), name="glm-local-spawner", daemon=True
+            ).start()
+        spawn_queue = _spawn_queue
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    spawn_queue.put((fn, future))
+    return future.result()
+
+
+def _spawn_loop(
+    requests: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
+) -> None:
+    while True:
+        fn, future = requests.get()
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the caller
+            future.set_exception(exc)
+
+
+def _forget_after_fork() -> None:
+    global _spawn_queue, _running
+    _spawn_queue = None  # the spawner thread does not exist in a forked child
+    _running = None  # and the server is the parent's, not ours
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _wait_healthy(info: LocalServerInfo, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """True once GET /v1/models lists the alias; False if the port was taken; raise on failure."""
+    deadline = time.monotonic() + timeout
+    url = f"{info.base_url}/models"
+    with httpx.Client(trust_env=False, timeout=2.0) as http:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                tail = log_tail(info.log_path)
+                if "address already in use" in tail.lower():
+                    return False
+                raise LocalModelError(
+                    f"the offline model server exited during start (exit code {code}). "
+                    f"Last log lines:\n{tail}\nFull log: {info.log_path}. " + _exit_advice(code)
+                )
+            try:
+                response = http.get(url)
+                if response.status_code == 200:
+                    ids = [m.get("id") for m in response.json().get("data", [])]
+                    if info.model in ids:
+                        return True
+            except (httpx.HTTPError, ValueError):
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise LocalModelError(
+                    f"the offline model server did not answer GET /v1/models within {timeout:g} s "
+                    f"(set {START_TIMEOUT_ENV} to wait longer). Last log lines:\n"
+                    f"{log_tail(info.log_path)}\nFull log: {info.log_path}"
+                )
+            time.sleep(0.1)
+
+
+def _exit_advice(code: int) -> str:
+    if code in (-signal.SIGKILL, 137):
+        return f"It was killed, probably for lack of memory: try a smaller {CTX_ENV} or model."
+    return (
+        f"Check that {MODEL_ENV} (if set) is a GGUF file this llama.cpp can load, or reinstall with "
+        f"{INSTALL_HINT}."
+    )
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of the server log ('' if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, then SIGKILL it if it lingers; reap the child."""
+    for sig, wait_s in ((signal.SIGTERM, _STOP_GRACE_S), (getattr(signal, "SIGKILL", None), 5.0)):
+        if proc.poll() is not None:
+            break
+        try:
+            if os.name == "posix" and sig is not None:
+                os.killpg(proc.pid, sig)  # its own session: pgid == pid
+            elif sig == signal.SIGTERM:
+                proc.terminate()
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise LocalModelError(f"{name}={raw!r} is not a positive whole number: fix or unset it")
+    return value
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise LocalModelError(f"{name}={raw!r} is not a positive number of seconds: fix or unset it")
+    return value
