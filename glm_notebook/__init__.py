@@ -38,6 +38,8 @@ _LAZY = {
     "AsyncGLMClient": "._async_client",
     "ChatStream": "._client",
     "GLMClient": "._client",
+    "Playground": ".playground",
+    "compare": ".playground",
     "get_client": "._client",
     "reset_client": "._client",
     "set_client": "._client",
@@ -46,6 +48,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+    from .playground import Playground, compare
 
 
 def __getattr__(name: str) -> Any:
@@ -96,6 +99,7 @@ __all__ = [
     "OPTIONS",
     "Option",
     "PROVIDERS",
+    "Playground",
     "PromptTooLongError",
     "QuotaExceededError",
     "RateLimitError",
@@ -107,6 +111,7 @@ __all__ = [
     "Usage",
     "__version__",
     "build_options",
+    "compare",
     "get_client",
     "mask_key",
     "reset_client",

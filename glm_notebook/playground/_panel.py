@@ -1,0 +1,154 @@
+"""ParameterPanel: the controls of the playground and the exact options they stand for.
+
+Owns the sliders (temperature, top_p, max_tokens; bounds, step and start value from
+``slider_spec(name, provider)``, so GLM cloud temperature ends at 1 and local servers at 2), a
+"send" checkbox per slider (unchecked: the option is not sent), the model picker (an editable
+Combobox), the thinking choice (not sent / on / off) and the system prompt.
+
+``options()`` returns what a request carries. Slider values are rounded to the slider's step
+decimals (a front end computing ``0.1 + 0.2`` must not send 0.30000000000000004), but a value set
+from Python off the step grid (0.333) is kept as given: the request shows what the panel shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ipywidgets as widgets
+
+from .._options import OPTIONS, SAMPLING_OPTIONS, build_options, slider_spec
+
+__all__ = ["THINKING_CHOICES", "ParameterPanel", "request_value"]
+
+THINKING_CHOICES = {"not sent": None, "on": True, "off": False}
+KNOWN_MODELS = ("glm-4.7-flash", "glm-4.7", "glm-4.5-air", "glm-5")
+
+
+def _decimals(step: float) -> int:
+    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def request_value(name: str, value: Any, step: float) -> Any:
+    """The value a request carries for a slider showing ``value`` (see the module docstring)."""
+    if OPTIONS[name].kind == "int":
+        return int(value)
+    value = float(value)
+    on_grid = round(value, _decimals(step))
+    return on_grid if abs(on_grid - value) < 1e-9 else round(value, 9)
+
+
+class ParameterPanel(widgets.VBox):
+    """Sliders, model picker, thinking choice and system prompt for one provider."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        thinking: bool | None = None,
+        models: list[str] | None = None,
+    ) -> None:
+        self.provider = provider
+        starting = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+        build_options(provider, {**starting, "thinking": thinking})  # out-of-range starts fail here
+        self.sliders: dict[str, widgets.FloatSlider | widgets.IntSlider] = {}
+        self.send: dict[str, widgets.Checkbox] = {}
+        rows = []
+        for name in SAMPLING_OPTIONS:
+            slider = self._slider(name, starting[name])
+            check = widgets.Checkbox(
+                value=True,
+                description="send",
+                indent=False,
+                layout=widgets.Layout(width="70px"),
+                tooltip=f"unchecked: {name} is not sent (the server decides)",
+            )
+            check.observe(lambda change, s=slider: setattr(s, "disabled", not change["new"]), "value")
+            self.sliders[name], self.send[name] = slider, check
+            rows.append(widgets.HBox([slider, check]))
+        choices = list(dict.fromkeys([m for m in [model, *(models or []), *KNOWN_MODELS] if m]))
+        self.model = widgets.Combobox(
+            value=model or "",
+            options=choices,
+            description="model",
+            placeholder="the provider's default",
+            ensure_option=False,
+            continuous_update=False,
+        )
+        self.thinking = widgets.ToggleButtons(
+            options=list(THINKING_CHOICES),
+            value=next(k for k, v in THINKING_CHOICES.items() if v is thinking),
+            description="thinking",
+            tooltips=["leave thinking to the server", "send thinking: enabled", "send thinking: disabled"],
+            style={"button_width": "80px"},
+        )
+        self.system = widgets.Textarea(
+            value=system or "",
+            description="system",
+            placeholder="optional system prompt",
+            continuous_update=False,
+            layout=widgets.Layout(width="98%", height="4em"),
+        )
+        super().__init__([*rows, self.model, self.thinking, self.system])
+
+    def _slider(self, name: str, start: float | None) -> widgets.FloatSlider | widgets.IntSlider:
+        spec = slider_spec(name, self.provider)
+        value = spec["value"] if start is None else start
+        common = {
+            "description": name,
+            "continuous_update": False,  # a drag sends one change, on release
+            "style": {"description_width": "90px"},
+            "layout": widgets.Layout(width="420px"),
+            "tooltip": OPTIONS[name].help,
+        }
+        if OPTIONS[name].kind == "int":
+            high = max(int(spec["max"]), int(value))
+            return widgets.IntSlider(
+                value=int(value), min=int(spec["min"]), max=high, step=int(spec["step"]), **common
+            )
+        digits = _decimals(spec["step"])
+        low = min(spec["min"], float(value))  # top_p=0.01 from a flag stays reachable
+        return widgets.FloatSlider(
+            value=float(value),
+            min=low,
+            max=spec["max"],
+            step=spec["step"],
+            readout_format=f".{max(digits, 2)}f",
+            **common,
+        )
+
+    # -- reading the panel ----------------------------------------------------------------------
+
+    def options(self) -> dict[str, Any]:
+        """The sampling options and thinking exactly as a request carries them (None: not sent)."""
+        out: dict[str, Any] = {}
+        for name, slider in self.sliders.items():
+            out[name] = request_value(name, slider.value, slider.step) if self.send[name].value else None
+        out["thinking"] = THINKING_CHOICES[self.thinking.value]
+        return out
+
+    def model_name(self) -> str | None:
+        return self.model.value.strip() or None
+
+    def system_prompt(self) -> str | None:
+        return self.system.value if self.system.value.strip() else None
+
+    def set_models(self, names: list[str]) -> None:
+        current = self.model.value
+        self.model.options = list(dict.fromkeys([n for n in [current, *names] if n]))
+
+    def on_change(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(name)`` whenever a value that changes the request changes."""
+        for name, slider in self.sliders.items():
+            slider.observe(lambda change, n=name: callback(n), "value")
+            self.send[name].observe(lambda change, n=name: callback(n), "value")
+        self.model.observe(lambda change: callback("model"), "value")
+        self.thinking.observe(lambda change: callback("thinking"), "value")
+        self.system.observe(lambda change: callback("system"), "value")
