@@ -122,6 +122,74 @@ Next: `02_parameter_lab.ipynb` (sliders and side-by-side compare).
 """),
 ]
 
+NOTEBOOKS["02_parameter_lab"] = [
+    md("""
+# Parameter lab: sliders and side-by-side compare
+
+Two tools for feeling what sampling parameters do. Both run on the offline model with no key, and
+on GLM once a key is set (see `01_quickstart.ipynb`).
+
+* `%%glm --tune` opens a **playground**: sliders for temperature, top_p and max_tokens (their
+  ranges follow the provider: GLM cloud temperature 0-1, local servers 0-2), a model picker, a
+  thinking switch, a system prompt and a Run button. Moving a slider cancels the run in flight and
+  re-runs. "Request sent" shows exactly what went over the wire; "History" keeps every run;
+  "Copy as code" gives the `%%glm` line that reproduces the current settings.
+* `%%glm --compare "temperature=0,1.5"` runs several settings **side by side**, concurrently.
+"""),
+    code("%load_ext glm_notebook", CHECK),
+    md("## The playground\n\nRun this cell, then drag the temperature slider: low values repeat the same continuation, high values wander."),
+    code("""
+%%glm --tune --max-tokens 30 --out lab
+Once upon a time, in a small village by the sea,
+"""),
+    code("""
+lab.wait(120)            # the first run starts by itself; wait for it here so the next cells see it
+print(type(lab).__name__, lab.last_result is not None)
+""", CHECK),
+    md("Everything the sliders send is also scriptable, and exactly what you set is sent:"),
+    code("""
+lab.sliders["temperature"].value = 0.0
+lab.run(); lab.wait(120)
+print(lab.last_result.request["temperature"], "|", lab.code().splitlines()[0])
+""", CHECK),
+    md("""
+## Compare settings side by side
+
+Each panel streams on its own and shows its own status line. The spec takes one or more
+`key=v1,v2` items (temperature, top_p, max_tokens); `--samples N` repeats each setting, which
+shows how much a single setting varies.
+"""),
+    code("""
+%%glm --compare "temperature=0,1.5" --max-tokens 30 --seed 1
+Once upon a time, in a small village by the sea,
+"""),
+    code("print(len(_glm), [r.request['temperature'] for r in _glm], all(r.complete for r in _glm))", CHECK),
+    code("""
+%%glm --compare "temperature=1.0" --samples 3 --max-tokens 20
+The best thing about weekends is
+"""),
+    md("The same from Python, with a grid of two knobs (4 panels):"),
+    code("""
+import glm_notebook as glm
+
+results = glm.compare("The secret to good bread is", temperature=[0.2, 1.0], top_p=[0.5, 1.0], max_tokens=20)
+"""),
+    code("print([(r.request['temperature'], r.request['top_p']) for r in results])", CHECK),
+    md("""
+## What to look for
+
+* **temperature 0** gives the same continuation every time (greedy); raise it and runs diverge.
+* **top_p** small keeps only the most likely words: answers get safer and more repetitive even at
+  a high temperature.
+* **max_tokens** cuts the answer: the status line then says `length` instead of `stop`.
+* On the offline server the panels of a compare take turns (llama.cpp answers one request at a
+  time); against GLM they run truly in parallel, so a compare takes about as long as its slowest
+  panel.
+
+Next: `03_how_sampling_works.ipynb`, the lesson behind these knobs.
+"""),
+]
+
 NOTEBOOKS["03_how_sampling_works"] = [
     md("""
 # How sampling works: temperature and top_p

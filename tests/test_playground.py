@@ -253,3 +253,14 @@ def test_request_json_is_valid_json(make):
     import html
 
     assert json.loads(html.unescape(body))["messages"][-1]["content"] == "Say hi"
+
+
+def test_saved_playground_reads_as_a_sentence_not_a_widget_repr(glm_server):
+    import glm_notebook as glm
+    from glm_notebook.playground import Playground
+
+    client = glm.GLMClient(provider="zai", base_url=glm_server.base_url, api_key="k")
+    lab = Playground("Once upon a time", client=client, auto_run=False)
+    text = lab._repr_mimebundle_()["text/plain"]
+    assert "Once upon a time" in text and "Playground(" not in text and "children=" not in text
+    lab.close()

@@ -200,6 +200,23 @@ class Playground(widgets.VBox):
             "options": {**self.panel.options(), **self.fixed},
         }
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, with a readable text fallback instead of a bare ``Playground(children=...)``.
+
+        The fallback is what GitHub, nbconvert and a reopened notebook (no live kernel) show.
+        """
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict) and "text/plain" in bundle:
+            first_line = (
+                self.prompt_box.value.strip().splitlines()[0] if self.prompt_box.value.strip() else ""
+            )
+            preview = first_line if len(first_line) <= 60 else first_line[:57] + "..."
+            bundle["text/plain"] = (
+                f"[glm_notebook playground for {preview!r}: sliders for temperature, top_p and max_tokens; "
+                "run the cell in Jupyter to use it]"
+            )
+        return bundle
+
     def code(self) -> str:
         """The ``%%glm`` cell and the Python call that reproduce the current settings."""
         s = self.settings()
