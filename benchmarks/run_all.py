@@ -23,7 +23,11 @@ def main() -> int:
     results = json.loads((HERE / "results.json").read_text()) if (HERE / "results.json").exists() else {}
     print("\n== summary (benchmarks/results.json)")
     for key, figures in results.items():
-        shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items() if not isinstance(v, (dict, list))}
+        shown = {
+            k: round(v, 3) if isinstance(v, float) else v
+            for k, v in figures.items()
+            if not isinstance(v, (dict, list))
+        }
         print(f"{key}: {shown}")
     if failed:
         print("failed:", ", ".join(failed))
