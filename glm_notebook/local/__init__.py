@@ -40,7 +40,8 @@ llama_chat_format.py, and checked by tests/test_local.py) does, for whoever talk
   the context is full), ``seed`` (per request; without one each request gets a fresh random seed)
   and ``stop`` (string or list; the stop text is not included in the answer) reach llama.cpp
   unchanged. Options left unset take the *server's* defaults, which differ from OpenAI's:
-  temperature 0.8, top_p 0.95, top_k 40, min_p 0.05, repeat_penalty 1.1. The sampler chain is
+  temperature 0.8, top_p 0.95, top_k 40, min_p 0.05, repeat_penalty 1.1 (the penalty acts even at
+  temperature 0: greedy output differs from a plain argmax). The sampler chain is
   penalties -> top_k -> typical -> top_p -> min_p -> temperature -> random pick: top_p cuts
   *before* temperature rescales.
 * Logprobs on chat completions: only with ``logprobs: true`` AND ``top_logprobs: n`` (``true``

@@ -1,15 +1,8 @@
 """The llama.cpp server process: start once per process, health-check, reuse, and never leak it.
 
-``python -m llama_cpp.server`` runs as a child on 127.0.0.1 with a free port. It cannot outlive us:
-
-* ``atexit`` stops it on a normal exit, and stopping kills its whole process group (it runs in its
-  own session, so a Ctrl-C in a terminal IPython does not hit it either);
-* on Linux the child asks the kernel for ``SIGKILL`` when its parent dies (``PR_SET_PDEATHSIG``),
-  which covers a SIGKILLed or crashed kernel. SIGKILL rather than SIGTERM because uvicorn's graceful
-  SIGTERM shutdown waits for in-flight generations that nobody is left to read. The death signal
-  follows the *thread* that forked, so children are always forked from the main thread or from one
-  long-lived daemon thread, never from a short-lived worker thread;
-* elsewhere (macOS) a small bootstrap in the child polls ``getppid()`` and exits when it changes.
+``python -m llama_cpp.server`` runs as a child on 127.0.0.1 with a free port, health-checked with
+``GET /v1/models`` before anyone uses it. It cannot outlive us: ``atexit`` stops it on a normal
+exit, and ``_process`` ties it to this process for every other way of dying (PDEATHSIG on Linux).
 
 pydantic-settings makes the server read *every* setting from the environment too (``API_KEY``,
 ``HOST``, ``PORT``, ``MODEL``, ``CONFIG_FILE``, ``N_CTX``, ...: case-insensitive), so the child gets
@@ -20,28 +13,23 @@ would move the listen address.
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
-import ctypes
 import importlib.util
 import os
-import queue
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from .._errors import LocalModelError
 from ._chat_template import write_tokenizer_config
 from ._model import INSTALL_HINT, MODEL_ENV, ModelChoice, cache_dir, choose_model
+from ._process import free_port, module_command, spawn_child, terminate
 
 CTX_ENV = "GLM_LOCAL_CTX"
 THREADS_ENV = "GLM_LOCAL_THREADS"
@@ -49,8 +37,6 @@ START_TIMEOUT_ENV = "GLM_LOCAL_START_TIMEOUT"
 CHAT_FORMAT_ENV = "GLM_LOCAL_CHAT_FORMAT"
 DEFAULT_CTX = 2048
 DEFAULT_START_TIMEOUT = 60.0
-_STOP_GRACE_S = 3.0
-_PR_SET_PDEATHSIG = 1
 
 # Fields of llama_cpp.server.settings.Settings (0.3.x) plus the names __main__ reads directly.
 # tests/test_local.py checks this list against the installed server.
@@ -121,7 +107,7 @@ def ensure_server() -> LocalServerInfo:
         timeout = _float_env(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
         log_path = Path(tempfile.gettempdir()) / f"glm_notebook-local-{os.getpid()}.log"
         for _attempt in range(3):
-            port = _free_port()
+            port = free_port()
             info = LocalServerInfo(
                 base_url=f"http://127.0.0.1:{port}/v1",
                 model=choice.alias,
@@ -159,7 +145,7 @@ def stop_server() -> None:
         running, _running = _running, None
     if running is None or running.owner_pid != os.getpid():
         return
-    _terminate(running.proc)
+    terminate(running.proc)
 
 
 def current_server() -> LocalServerInfo | None:
@@ -225,9 +211,7 @@ def server_command(info: LocalServerInfo, extra_args: Sequence[str] = ()) -> lis
         "--interrupt_requests", "false",
         *extra_args,
     ]  # fmt: skip
-    if sys.platform.startswith("linux") or os.name != "posix":
-        return [sys.executable, "-m", "llama_cpp.server", *args]
-    return [sys.executable, "-c", _WATCHDOG_BOOTSTRAP, str(os.getpid()), *args]
+    return module_command("llama_cpp.server", args)
 
 
 def server_env() -> dict[str, str]:
@@ -237,98 +221,18 @@ def server_env() -> dict[str, str]:
     return env
 
 
-_WATCHDOG_BOOTSTRAP = """\
-import os, runpy, sys, threading, time
-parent = int(sys.argv[1])
-def watch():
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
-sys.argv = ["llama_cpp.server", *sys.argv[2:]]
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
 def _spawn(info: LocalServerInfo, extra_args: list[str]) -> subprocess.Popen[bytes]:
-    command = server_command(info, extra_args)
-    env = server_env()
-    preexec = _die_with_parent(os.getpid()) if sys.platform.startswith("linux") else None
-
-    def popen() -> subprocess.Popen[bytes]:
-        with open(info.log_path, "wb") as log:
-            log.write(f"$ {' '.join(command)}\n".encode())
-            log.flush()
-            return subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                close_fds=True,
-                start_new_session=os.name == "posix",
-                preexec_fn=preexec,
-            )
-
     try:
-        return _in_long_lived_thread(popen)
+        return spawn_child(server_command(info, extra_args), server_env(), info.log_path)
     except OSError as exc:
         raise LocalModelError(
             f"could not start the offline model server ({exc}); log: {info.log_path}"
         ) from exc
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec_fn: SIGKILL this child when the forking thread's process dies (Linux)."""
-    try:
-        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork, not in the child
-    except (OSError, AttributeError):
-        prctl = None
-
-    def preexec() -> None:
-        if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-_spawn_queue: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] | None = None
-
-
-def _in_long_lived_thread(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in the main thread or in one daemon thread that lives as long as the process."""
-    global _spawn_queue
-    if threading.current_thread() is threading.main_thread():
-        return fn()
-    with _lock:
-        if _spawn_queue is None:
-            _spawn_queue = queue.SimpleQueue()
-            threading.Thread(
-                target=_spawn_loop, args=(_spawn_queue,), name="glm-local-spawner", daemon=True
-            ).start()
-        spawn_queue = _spawn_queue
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    spawn_queue.put((fn, future))
-    return future.result()
-
-
-def _spawn_loop(
-    requests: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]],
-) -> None:
-    while True:
-        fn, future = requests.get()
-        try:
-            future.set_result(fn())
-        except BaseException as exc:  # handed to the caller
-            future.set_exception(exc)
-
-
 def _forget_after_fork() -> None:
-    global _spawn_queue, _running
-    _spawn_queue = None  # the spawner thread does not exist in a forked child
-    _running = None  # and the server is the parent's, not ours
+    global _running
+    _running = None  # in a forked child the server is the parent's, not ours
 
 
 if hasattr(os, "register_at_fork"):
@@ -386,32 +290,6 @@ def log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, then SIGKILL it if it lingers; reap the child."""
-    for sig, wait_s in ((signal.SIGTERM, _STOP_GRACE_S), (getattr(signal, "SIGKILL", None), 5.0)):
-        if proc.poll() is not None:
-            break
-        try:
-            if os.name == "posix" and sig is not None:
-                os.killpg(proc.pid, sig)  # its own session: pgid == pid
-            elif sig == signal.SIGTERM:
-                proc.terminate()
-            else:
-                proc.kill()
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _int_env(name: str, default: int) -> int:
