@@ -23,6 +23,13 @@ Two halves:
   output area's text, interrupt the kernel (toolbar button), save (Ctrl+S), close and reopen, and
   collect console errors. :func:`install_longtask_observer` / :func:`longest_task_ms` measure the
   longest main-thread task with a ``PerformanceObserver('longtask')``.
+  For ``%%glm`` outputs: :meth:`LabPage.answer` reads what a cell shows (live StreamView or its
+  static Markdown copy: answer text, status line, error line, Stop button), :meth:`LabPage.wait_answer`
+  waits for a condition on it, :meth:`LabPage.start_answer_sampler` / :meth:`LabPage.answer_samples`
+  record in the page each change of the live answer's visible length, :meth:`LabPage.output_data`
+  returns the outputs as the front end's model holds them. :func:`record_figures` merges measured
+  figures into ``test-artifacts/browser_figures.json``; :func:`docs_screenshot` takes the README's
+  pictures (``GLM_UPDATE_SCREENSHOTS=1`` refreshes ``docs/screenshots/``).
 
 Finding: are widget events delivered to the kernel WHILE a cell is busy?
 ------------------------------------------------------------------------
@@ -778,3 +785,150 @@ class LabPage:
         """HTTP responses >= 400 the page got, minus ``favicon`` and ``ignore`` substrings."""
         noise = ("favicon", *ignore)
         return [e for e in self.http_errors if not any(n in e for n in noise)]
+
+    # -- %%glm outputs (the stream view and its static copy) ------------------------------------
+    def answer(self, index: int) -> dict[str, Any]:
+        """What cell ``index`` shows of a ``%%glm`` answer, read from the page.
+
+        ``{"kind": "live" | "static" | None, "text", "status", "error", "stop", "hint", "all"}``:
+        ``kind`` "live" while the StreamView shows (``text`` = its answer's innerText, ``stop`` =
+        the Stop button is visible, ``hint`` = the "interrupt the kernel" hint is visible),
+        "static" once the rendered ``text/markdown`` copy replaced it (``text`` = the innerText of
+        its blocks joined by a blank line, without the trailing italic status paragraph, the
+        ``**Error:**`` paragraph and the reasoning ``<details>``). ``all`` is the whole output
+        area's innerText.
+        """
+        return self.page.evaluate(_ANSWER_JS, index)
+
+    def wait_answer(self, index: int, predicate_js: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until ``predicate_js`` (a JS expression over ``a``, the :meth:`answer` dict) holds."""
+        self.page.wait_for_function(
+            f"(i) => {{ const a = ({_ANSWER_JS})(i); return !!({predicate_js}); }}",
+            arg=index,
+            timeout=(timeout * 1000) if timeout else self.timeout_ms,
+        )
+        return self.answer(index)
+
+    def start_answer_sampler(self, index: int, every_ms: int = 20) -> None:
+        """Record, in the page, each change of the live answer's visible length in cell ``index``.
+
+        Samples ``[performance.now(), length or null]`` every ``every_ms`` ms (null: no live
+        view); read them with :meth:`answer_samples`. Reading innerText forces a layout: do not
+        run it while measuring long tasks.
+        """
+        self.page.evaluate(
+            """([i, ms]) => {
+                 if (window.__glmSampler) clearInterval(window.__glmSampler.id);
+                 const s = {samples: [], id: 0};
+                 let last;
+                 const read = () => {
+                   const w = window.jupyterapp.shell.currentWidget.content.widgets[i];
+                   const a = w && w.node.querySelector('.jp-OutputArea .glm-answer');
+                   return a ? a.innerText.length : null;
+                 };
+                 s.id = setInterval(() => {
+                   const n = read();
+                   if (n !== last) { s.samples.push([performance.now(), n]); last = n; }
+                 }, ms);
+                 window.__glmSampler = s;
+               }""",
+            [index, every_ms],
+        )
+
+    def answer_samples(self, stop: bool = True) -> list[tuple[float, int | None]]:
+        """The samples of :meth:`start_answer_sampler` (stopping it unless ``stop`` is False)."""
+        return [
+            (t, n)
+            for t, n in self.page.evaluate(
+                """(stop) => { const s = window.__glmSampler; if (!s) return [];
+                               if (stop) clearInterval(s.id); return s.samples; }""",
+                stop,
+            )
+        ]
+
+    def output_data(self, index: int) -> list[dict[str, Any]]:
+        """The outputs of cell ``index`` in the front end's model (``output_type``, ``data``...)."""
+        return self.page.evaluate(
+            """(i) => { const outs = window.jupyterapp.shell.currentWidget.content.widgets[i].model.outputs;
+                        const r = [];
+                        for (let k = 0; k < outs.length; k++) r.push(outs.get(k).toJSON());
+                        return JSON.parse(JSON.stringify(r)); }""",
+            index,
+        )
+
+    def page_text(self) -> str:
+        """innerText of the whole page (what a user could read anywhere on screen)."""
+        return self.page.evaluate("() => document.body.innerText")
+
+
+# Reads one cell's %%glm output (see LabPage.answer). A function expression: used as is by
+# page.evaluate and called inside wait_for_function predicates.
+_ANSWER_JS = """(i) => {
+  const w = window.jupyterapp.shell.currentWidget.content.widgets[i];
+  const o = w && w.node.querySelector('.jp-OutputArea');
+  const r = {kind: null, text: '', status: '', error: '', stop: false, hint: false,
+             all: o ? o.innerText : ''};
+  if (!o) return r;
+  const visible = (el) => !!el && !el.hidden && el.getClientRects().length > 0;
+  const live = o.querySelector('.glm-stream');
+  if (live) {
+    r.kind = 'live';
+    r.text = live.querySelector('.glm-answer').innerText;
+    r.status = live.querySelector('.glm-status').innerText;
+    const e = live.querySelector('.glm-error');
+    r.error = visible(e) ? e.innerText : '';
+    r.stop = visible(live.querySelector('.glm-stop'));
+    r.hint = visible(live.querySelector('.glm-hint'));
+    return r;
+  }
+  const md = o.querySelector('.jp-RenderedMarkdown');
+  if (!md) return r;
+  r.kind = 'static';
+  const parts = [];
+  for (const ch of md.children) {
+    const first = ch.firstElementChild;
+    if (ch === md.lastElementChild && ch.tagName === 'P' && first && first.tagName === 'EM'
+        && ch.innerText.trim() === first.innerText.trim()) { r.status = ch.innerText.trim(); continue; }
+    if (ch.tagName === 'P' && first && first.tagName === 'STRONG' && ch.innerText.startsWith('Error:')) {
+      r.error = ch.innerText.trim(); continue;
+    }
+    if (ch.tagName === 'DETAILS') continue;
+    parts.push(ch.innerText);
+  }
+  r.text = parts.join('\\n\\n');
+  return r;
+}"""
+
+
+def record_figures(figures: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Merge ``figures`` into ``test-artifacts/browser_figures.json`` (one key per measurement)."""
+    path = path or ARTIFACTS / "browser_figures.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data.update(figures)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+
+
+def docs_screenshot(lab: LabPage, index: int, name: str) -> Path:
+    """Screenshot of cell ``index`` (input and output) for the README; return where it went.
+
+    Always written to ``test-artifacts/screenshots/<name>``. The committed copies in
+    ``docs/screenshots/`` are replaced only with ``GLM_UPDATE_SCREENSHOTS=1`` in the environment,
+    so an ordinary ``make test`` leaves the work tree clean (status lines carry timings).
+    """
+    lab.page.mouse.move(0, 0)  # no hover highlight in the picture
+    target = ARTIFACTS / "screenshots" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lab.cell(index).screenshot(path=str(target))
+    if os.environ.get("GLM_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, DOCS_SCREENSHOTS / name)
+        return DOCS_SCREENSHOTS / name
+    return target

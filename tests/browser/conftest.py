@@ -2,10 +2,14 @@
 
 Fixtures
 --------
+``glm_lab_server`` (session) a started ``glm_notebook.testing.GLMTestServer`` (requires the key
+                           ``GLM_TEST_KEY``) that every kernel of ``lab_server`` talks to.
+``glm`` (function)         that server, ``reset()`` before and after the test: enqueue the test's
+                           replies (``glm.enqueue(Reply(...))``) and read ``glm.requests``.
 ``lab_env`` (session)      dict of extra environment variables for the JupyterLab server and so for
-                           every kernel it starts (e.g. ``GLM_PROVIDER``, ``GLM_BASE_URL``,
-                           ``ZAI_API_KEY`` of a ``glm_notebook.testing`` server). ``{}`` here;
-                           override it (session scope) in a conftest to point kernels elsewhere.
+                           every kernel it starts: ``GLM_PROVIDER=zai``, ``GLM_BASE_URL`` of
+                           ``glm_lab_server``, ``ZAI_API_KEY``, ``GLM_MODEL``. Override it (session
+                           scope) in a conftest to point kernels elsewhere.
 ``lab_server`` (session)   a running :class:`_lab.LabServer` (url, token, root_dir, api(), ...).
 ``lab_browser`` (session)  a Playwright ``Browser`` (Chromium from ``/usr/bin/chromium``).
 ``lab_context`` (session)  the Playwright ``BrowserContext`` (1280x900) every page is opened in.
@@ -30,6 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, install_longtask_observer, start_lab  # noqa: E402
 
+from glm_notebook.testing import GLMTestServer  # noqa: E402
+
+GLM_TEST_KEY = "browser-test-key"
+GLM_TEST_MODEL = "glm-4.7-flash"
+
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("GLM_REQUIRE_BROWSER") == "1":
@@ -52,9 +61,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 @pytest.fixture(scope="session")
-def lab_env() -> dict[str, str]:
-    """Extra environment for the JupyterLab server and its kernels (override to change)."""
-    return {}
+def glm_lab_server() -> Iterator[GLMTestServer]:
+    """The GLM-protocol test server the lab's kernels talk to (one for the session)."""
+    server = GLMTestServer(api_key=GLM_TEST_KEY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def glm(glm_lab_server: GLMTestServer) -> Iterator[GLMTestServer]:
+    """``glm_lab_server`` with an empty queue and no recorded requests, reset again after the test."""
+    glm_lab_server.close_connections()
+    glm_lab_server.reset()
+    try:
+        yield glm_lab_server
+    finally:
+        glm_lab_server.close_connections()
+        glm_lab_server.reset()
+
+
+@pytest.fixture(scope="session")
+def lab_env(glm_lab_server: GLMTestServer) -> dict[str, str]:
+    """Extra environment for the JupyterLab server and its kernels: the GLM test server as provider."""
+    return {
+        "GLM_PROVIDER": "zai",
+        "GLM_BASE_URL": glm_lab_server.base_url,
+        "ZAI_API_KEY": GLM_TEST_KEY,
+        "GLM_MODEL": GLM_TEST_MODEL,
+        # keys of the user's own set-up must not win
+        "ZHIPUAI_API_KEY": "",
+        "GLM_API_KEY": "",
+    }
 
 
 @pytest.fixture(scope="session")
