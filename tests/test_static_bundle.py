@@ -195,3 +195,19 @@ def test_an_unclosed_fence_does_not_swallow_the_status() -> None:
     html = render(markdown)
     assert "<em>stopped</em>" in html
     assert html.count("</details>") == 1 and "&lt;/details&gt;" not in html
+
+
+def test_entity_encoded_scheme_link_becomes_an_inert_anchor():
+    from markdown_it import MarkdownIt
+
+    from glm_notebook import ChatResult
+    from glm_notebook.widgets import static_bundle
+
+    md = static_bundle(ChatResult(text="[ent](&#106;avascript:alert(1))", complete=True))["text/markdown"]
+    hrefs = [
+        t.attrGet("href")
+        for tok in MarkdownIt("commonmark").parse(md)
+        for t in (tok.children or [])
+        if t.type == "link_open"
+    ]
+    assert hrefs and all(h.startswith("#") for h in hrefs)

@@ -39,7 +39,9 @@ __all__ = ["error_line", "neutralize_markdown", "static_bundle", "status_line"]
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # A link destination follows "](" (inline link) or "]:" (reference definition), after optional
 # whitespace that may include one line break.
-_LINK_TARGET_RE = re.compile(r"(\]\s*[(:]\s*)((?:javascript|vbscript|data|file)\s*\\?:)", re.IGNORECASE)
+# A target that starts with an escaped character reference (``&#106;avascript:``) is made inert too:
+# left alone it would be a relative link to a file named "&..." (a 404 in JupyterLab).
+_LINK_TARGET_RE = re.compile(r"(\]\s*[(:]\s*)((?:javascript|vbscript|data|file)\s*\\?:|&amp;)", re.IGNORECASE)
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # Characters an entity must not produce outside code: they could spell a scheme such as "javascript:".
 _SCHEME_CHARS_RE = re.compile(r"[A-Za-z0-9:\x00-\x20\x7f]")
