@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-TEST_KEY = "sk-test-0123456789-secret-abcd"
+from _constants import TEST_KEY
 
 
 @pytest.fixture(autouse=True)

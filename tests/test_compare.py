@@ -9,7 +9,7 @@ import time
 
 import nbformat
 import pytest
-from conftest import TEST_KEY
+from _constants import TEST_KEY
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 

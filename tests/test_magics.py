@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import TEST_KEY
+from _constants import TEST_KEY
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 

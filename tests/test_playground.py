@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TEST_KEY
+from _constants import TEST_KEY
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 

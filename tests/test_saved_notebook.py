@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import nbformat
-from conftest import TEST_KEY
+from _constants import TEST_KEY
 from nbclient import NotebookClient
 
 from glm_notebook.testing import Fault, Reply
