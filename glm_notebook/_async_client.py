@@ -9,20 +9,35 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
 
-from ._base import ClientBase, PreparedRequest, event_stream_content_type, shutdown_socket, transport_error
+from ._base import (
+    LIMITS,
+    ClientBase,
+    ConnectionHandle,
+    PreparedRequest,
+    done_sending,
+    event_stream_content_type,
+    sending_for,
+    shared_ssl_context,
+    track_sockets,
+    transport_error,
+)
 from ._errors import APIError, GLMError, StreamInterrupted, make_api_error
 from ._request import Prompt
 from ._retry import parse_retry_after
-from ._stream_core import StreamState
+from ._stream_core import SSEDecoder, StreamState
 from ._types import ChatResult, StreamEvent
 
-_READ_ERRORS = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+_READ_ERRORS = (httpx.TransportError,)  # mid-body: reset, cut, timeout, protocol error
+_DRAIN_LIMIT = 65536  # bytes read after [DONE] to hand the connection back to the pool
+
+
+class _Stopped(Exception):
+    """cancel() was called while the request was being sent or retried."""
 
 
 async def _wait_or_cancel(flag: threading.Event, seconds: float) -> bool:
@@ -37,15 +52,21 @@ async def _wait_or_cancel(flag: threading.Event, seconds: float) -> bool:
 
 
 class AsyncChatStream:
-    """Async counterpart of ChatStream: ``async with`` / ``async for``; ``cancel()`` from anywhere."""
+    """Async counterpart of ChatStream: ``async with`` / ``async for``; ``cancel()`` from anywhere.
+
+    ``cancel()`` (any thread, or a callback on the event loop) shuts the connection down at once;
+    the iteration then ends quietly with ``result.stopped`` True. Cancelling the consuming task
+    also leaves ``result.stopped`` True and closes the connection.
+    """
 
     def __init__(self, client: AsyncGLMClient, request: PreparedRequest) -> None:
         self._client = client
         self._request = request
         self.result = ChatResult(request=request.payload, model=request.payload.get("model"))
         self._cancelled = threading.Event()
+        self._connection = ConnectionHandle()
         self._response: httpx.Response | None = None
-        self._iterator: AsyncIterator[StreamEvent] | None = None
+        self._iterator: AsyncGenerator[StreamEvent, None] | None = None
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
@@ -58,63 +79,88 @@ class AsyncChatStream:
             self._iterator = self._events()
         return self._iterator
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def cancel(self) -> None:
         """Stop the stream (thread-safe): the connection is shut down immediately."""
         self._cancelled.set()
-        shutdown_socket(self._response)
+        self._connection.shutdown()
 
     async def aclose(self) -> None:
         if not self.result.complete and self.result.error is None and self._iterator is not None:
             self.result.stopped = True
-        if self._response is not None:
-            await self._response.aclose()
+        response = self._response
+        if response is not None:
+            await response.aclose()
         if self._iterator is not None:
-            await self._iterator.aclose()  # type: ignore[attr-defined]
+            await self._iterator.aclose()
 
     async def until_done(self) -> ChatResult:
         async for _ in self:
             pass
         return self.result
 
+    async def _send(self) -> httpx.Response:
+        client, req = self._client, self._request
+        token = sending_for(self._connection)
+        try:
+            request = client.http.build_request("POST", req.url, json=req.payload, headers=req.headers)
+            response = await client.http.send(request, stream=True)
+        finally:
+            done_sending(token)
+        self._connection.attach_response(response)
+        return response
+
     async def _open(self, started: float) -> httpx.Response:
-        client, req, policy = self._client, self._request, self._client.retry_policy
-        attempt = self.result.metrics.retries
+        """Send the request, retrying what may be retried, until a 200 response is open."""
+        req = self._request
         while True:
+            if self._cancelled.is_set():
+                raise _Stopped
             error: GLMError
             try:
-                response = await client.http.send(
-                    client.http.build_request("POST", req.url, json=req.payload, headers=req.headers),
-                    stream=True,
-                )
+                response = await self._send()
             except httpx.TransportError as exc:
+                if self._cancelled.is_set():
+                    raise _Stopped from None
                 error = transport_error(exc, req.url, self.result)
                 retry_after = None
             else:
                 if response.status_code == 200:
                     return response
-                body = await response.aread()
-                await response.aclose()
+                try:
+                    body = await response.aread()
+                except httpx.TransportError:
+                    body = b""
+                finally:
+                    await response.aclose()
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 error = make_api_error(
                     response.status_code, body, retry_after=retry_after, partial=self.result
                 )
             retryable = getattr(error, "retryable", True) if isinstance(error, APIError) else True
-            wait = policy.delay(attempt, retry_after)
-            if not retryable or self._cancelled.is_set() or not policy.allows(attempt, wait, started):
-                raise error
-            if await _wait_or_cancel(self._cancelled, wait):
-                raise error
-            attempt += 1
-            self.result.metrics.retries = attempt
+            await self._backoff(error, retryable, retry_after, started)
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _backoff(
+        self, error: GLMError, retryable: bool, retry_after: float | None, started: float
+    ) -> None:
+        """Wait before the next attempt, or raise ``error`` when it may not be retried."""
+        self._connection.release()  # back in the pool: another request may be using it now
+        policy, attempt = self._client.retry_policy, self.result.metrics.retries
+        wait = policy.delay(attempt, retry_after)
+        if not retryable or not policy.allows(attempt, wait, started):
+            raise error
+        if await _wait_or_cancel(self._cancelled, wait):
+            raise _Stopped
+        self.result.metrics.retries = attempt + 1
+
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         started = time.monotonic()
         state = StreamState(self.result, started)
         try:
             while True:
-                if self._cancelled.is_set():
-                    state.mark_stopped()
-                    return
                 response = await self._open(started)
                 self._response = response
                 try:
@@ -122,34 +168,38 @@ class AsyncChatStream:
                         yield event
                 except _READ_ERRORS as exc:
                     if self._cancelled.is_set():
-                        state.mark_stopped()
-                        return
-                    policy = self._client.retry_policy
-                    attempt = self.result.metrics.retries
-                    if not state.answered and policy.allows(attempt, policy.delay(attempt, None), started):
-                        self.result.metrics.retries += 1
-                        continue
-                    if isinstance(exc, httpx.ReadTimeout):
-                        raise transport_error(exc, self._request.url, self.result) from None
-                    raise StreamInterrupted(
-                        f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
-                        f"the {len(self.result.text)} characters that arrived are kept - run it again.",
-                        partial=self.result,
-                    ) from None
+                        raise _Stopped from None
+                    if isinstance(exc, httpx.TimeoutException):
+                        error: GLMError = transport_error(exc, self._request.url, self.result)
+                    else:
+                        error = StreamInterrupted(
+                            f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
+                            f"the {len(self.result.text)} characters that arrived are kept - run it again.",
+                            partial=self.result,
+                        )
+                    if state.answered:  # text was handed out: a retry would repeat it
+                        raise error from None
+                    await self._backoff(error, True, None, started)
+                    continue
                 finally:
+                    self._response = None
                     await response.aclose()
                 if self._cancelled.is_set() and not state.done and self.result.finish_reason is None:
-                    state.mark_stopped()
-                    return
+                    raise _Stopped
                 state.finish()
                 return
+        except _Stopped:
+            state.mark_stopped()
         except GLMError as exc:
             self.result.error = exc
             raise
         except BaseException:
+            # Task cancellation, KeyboardInterrupt, or the consumer closing the generator.
             if not self.result.complete:
                 state.mark_stopped()
             raise
+        finally:
+            self._connection.release()
 
     async def _read(self, response: httpx.Response, state: StreamState) -> AsyncIterator[StreamEvent]:
         kind = event_stream_content_type(response)
@@ -164,13 +214,32 @@ class AsyncChatStream:
                 f"expected text/event-stream, got {kind or 'no content type'}",
                 partial=self.result,
             )
-        async for sse in EventSource(response).aiter_sse():
-            if not sse.data:
-                continue
-            for event in state.feed(sse.data):
-                yield event
-            if state.done:
+        decoder, cancelled = SSEDecoder(), self._cancelled
+        chunks = response.aiter_bytes()
+        async for chunk in chunks:
+            if cancelled.is_set():
                 return
+            for data in decoder.feed(chunk):
+                for event in state.feed(data):
+                    yield event
+                if state.done:
+                    await _drain(chunks)
+                    return
+        for data in decoder.flush():
+            for event in state.feed(data):
+                yield event
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (normally just the end of the body) so the connection is reused."""
+    seen = 0
+    try:
+        async for chunk in chunks:
+            seen += len(chunk)
+            if seen > _DRAIN_LIMIT:
+                return  # a server that keeps talking: the connection is closed instead
+    except httpx.TransportError:
+        return  # the answer is complete; only the connection is lost
 
 
 class AsyncGLMClient(ClientBase):
@@ -200,8 +269,11 @@ class AsyncGLMClient(ClientBase):
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            limits=LIMITS,
+            verify=shared_ssl_context(),
         )
+        if transport is None:
+            track_sockets(self.http)
 
     def stream(
         self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any

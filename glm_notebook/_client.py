@@ -9,29 +9,45 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from types import TracebackType
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
 
-from ._base import ClientBase, PreparedRequest, event_stream_content_type, shutdown_socket, transport_error
+from ._base import (
+    LIMITS,
+    ClientBase,
+    ConnectionHandle,
+    PreparedRequest,
+    done_sending,
+    event_stream_content_type,
+    sending_for,
+    shared_ssl_context,
+    track_sockets,
+    transport_error,
+)
 from ._errors import APIError, GLMError, StreamInterrupted, make_api_error
 from ._request import Prompt
 from ._retry import parse_retry_after
-from ._stream_core import StreamState
+from ._stream_core import SSEDecoder, StreamState
 from ._types import ChatResult, StreamEvent
 
-_READ_ERRORS = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+_READ_ERRORS = (httpx.TransportError,)  # mid-body: reset, cut, timeout, protocol error
+_DRAIN_LIMIT = 65536  # bytes read after [DONE] to hand the connection back to the pool
+
+
+class _Stopped(Exception):
+    """cancel() was called while the request was being sent or retried."""
 
 
 class ChatStream:
     """A streamed answer: iterate for StreamEvents; ``result`` always holds what arrived so far.
 
     Use as a context manager so the connection is closed even if you stop iterating early.
-    ``cancel()`` may be called from any thread: it closes the connection at once and the
-    iteration ends quietly with ``result.stopped`` True.
+    ``cancel()`` may be called from any thread: it shuts the connection down at once (also while
+    waiting for the server's first byte or between retries) and the iteration ends quietly with
+    ``result.stopped`` True and the partial text kept.
     """
 
     def __init__(self, client: GLMClient, request: PreparedRequest) -> None:
@@ -39,9 +55,9 @@ class ChatStream:
         self._request = request
         self.result = ChatResult(request=request.payload, model=request.payload.get("model"))
         self._cancelled = threading.Event()
+        self._connection = ConnectionHandle()
         self._response: httpx.Response | None = None
-        self._lock = threading.Lock()
-        self._iterator: Iterator[StreamEvent] | None = None
+        self._iterator: Generator[StreamEvent, None, None] | None = None
 
     def __enter__(self) -> ChatStream:
         return self
@@ -63,17 +79,16 @@ class ChatStream:
     def cancel(self) -> None:
         """Stop the stream from any thread: the connection is shut down immediately."""
         self._cancelled.set()
-        with self._lock:
-            shutdown_socket(self._response)
+        self._connection.shutdown()
 
     def close(self) -> None:
         """Close the connection; a stream closed before its end is marked stopped."""
         if not self.result.complete and self.result.error is None and self._iterator is not None:
             self.result.stopped = True
-        with self._lock:
-            if self._response is not None:
-                self._response.close()
-        if self._iterator is not None and hasattr(self._iterator, "close"):
+        response = self._response
+        if response is not None:
+            response.close()
+        if self._iterator is not None:
             self._iterator.close()
 
     def until_done(self) -> ChatResult:
@@ -82,78 +97,91 @@ class ChatStream:
             pass
         return self.result
 
+    def _send(self) -> httpx.Response:
+        client, req = self._client, self._request
+        token = sending_for(self._connection)
+        try:
+            request = client.http.build_request("POST", req.url, json=req.payload, headers=req.headers)
+            response = client.http.send(request, stream=True)
+        finally:
+            done_sending(token)
+        self._connection.attach_response(response)
+        return response
+
     def _open(self, started: float) -> httpx.Response:
         """Send the request, retrying what may be retried, until a 200 response is open."""
-        client, req, policy = self._client, self._request, self._client.retry_policy
-        attempt = self.result.metrics.retries
+        req = self._request
         while True:
+            if self._cancelled.is_set():
+                raise _Stopped
             error: GLMError
             try:
-                response = client.http.send(
-                    client.http.build_request("POST", req.url, json=req.payload, headers=req.headers),
-                    stream=True,
-                )
+                response = self._send()
             except httpx.TransportError as exc:
+                if self._cancelled.is_set():
+                    raise _Stopped from None
                 error = transport_error(exc, req.url, self.result)
                 retry_after = None
             else:
                 if response.status_code == 200:
                     return response
-                body = response.read()
-                response.close()
+                try:
+                    body = response.read()
+                except httpx.TransportError:
+                    body = b""
+                finally:
+                    response.close()
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 error = make_api_error(
                     response.status_code, body, retry_after=retry_after, partial=self.result
                 )
             retryable = getattr(error, "retryable", True) if isinstance(error, APIError) else True
-            wait = policy.delay(attempt, retry_after)
-            if not retryable or self._cancelled.is_set() or not policy.allows(attempt, wait, started):
-                raise error
-            if self._cancelled.wait(wait):
-                raise error
-            attempt += 1
-            self.result.metrics.retries = attempt
+            self._backoff(error, retryable, retry_after, started)
 
-    def _events(self) -> Iterator[StreamEvent]:
+    def _backoff(self, error: GLMError, retryable: bool, retry_after: float | None, started: float) -> None:
+        """Wait before the next attempt, or raise ``error`` when it may not be retried."""
+        self._connection.release()  # back in the pool: another request may be using it now
+        policy, attempt = self._client.retry_policy, self.result.metrics.retries
+        wait = policy.delay(attempt, retry_after)
+        if not retryable or not policy.allows(attempt, wait, started):
+            raise error
+        if self._cancelled.wait(wait):
+            raise _Stopped
+        self.result.metrics.retries = attempt + 1
+
+    def _events(self) -> Generator[StreamEvent, None, None]:
         started = time.monotonic()
         state = StreamState(self.result, started)
         try:
             while True:
-                if self._cancelled.is_set():
-                    state.mark_stopped()
-                    return
                 response = self._open(started)
-                with self._lock:
-                    self._response = response
-                if self._cancelled.is_set():
-                    response.close()
-                    state.mark_stopped()
-                    return
+                self._response = response
                 try:
                     yield from self._read(response, state)
                 except _READ_ERRORS as exc:
                     if self._cancelled.is_set():
-                        state.mark_stopped()
-                        return
-                    policy = self._client.retry_policy
-                    attempt = self.result.metrics.retries
-                    if not state.answered and policy.allows(attempt, policy.delay(attempt, None), started):
-                        self.result.metrics.retries += 1
-                        continue
-                    if isinstance(exc, httpx.ReadTimeout):
-                        raise transport_error(exc, self._request.url, self.result) from None
-                    raise StreamInterrupted(
-                        f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
-                        f"the {len(self.result.text)} characters that arrived are kept - run it again.",
-                        partial=self.result,
-                    ) from None
+                        raise _Stopped from None
+                    if isinstance(exc, httpx.TimeoutException):
+                        error: GLMError = transport_error(exc, self._request.url, self.result)
+                    else:
+                        error = StreamInterrupted(
+                            f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
+                            f"the {len(self.result.text)} characters that arrived are kept - run it again.",
+                            partial=self.result,
+                        )
+                    if state.answered:  # text was handed out: a retry would repeat it
+                        raise error from None
+                    self._backoff(error, True, None, started)
+                    continue
                 finally:
                     response.close()
+                    self._response = None
                 if self._cancelled.is_set() and not state.done and self.result.finish_reason is None:
-                    state.mark_stopped()
-                    return
+                    raise _Stopped
                 state.finish()
                 return
+        except _Stopped:
+            state.mark_stopped()
         except GLMError as exc:
             self.result.error = exc
             raise
@@ -162,6 +190,8 @@ class ChatStream:
             if not self.result.complete:
                 state.mark_stopped()
             raise
+        finally:
+            self._connection.release()
 
     def _read(self, response: httpx.Response, state: StreamState) -> Iterator[StreamEvent]:
         kind = event_stream_content_type(response)
@@ -174,12 +204,30 @@ class ChatStream:
                 f"expected text/event-stream, got {kind or 'no content type'}",
                 partial=self.result,
             )
-        for sse in EventSource(response).iter_sse():
-            if not sse.data:
-                continue
-            yield from state.feed(sse.data)
-            if state.done:
+        decoder, cancelled = SSEDecoder(), self._cancelled
+        chunks = response.iter_bytes()
+        for chunk in chunks:
+            if cancelled.is_set():
                 return
+            for data in decoder.feed(chunk):
+                yield from state.feed(data)
+                if state.done:
+                    _drain(chunks)
+                    return
+        for data in decoder.flush():
+            yield from state.feed(data)
+
+
+def _drain(chunks: Iterator[bytes]) -> None:
+    """Read what follows [DONE] (normally just the end of the body) so the connection is reused."""
+    seen = 0
+    try:
+        for chunk in chunks:
+            seen += len(chunk)
+            if seen > _DRAIN_LIMIT:
+                return  # a server that keeps talking: the connection is closed instead
+    except httpx.TransportError:
+        return  # the answer is complete; only the connection is lost
 
 
 class GLMClient(ClientBase):
@@ -213,8 +261,11 @@ class GLMClient(ClientBase):
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            limits=LIMITS,
+            verify=shared_ssl_context(),
         )
+        if transport is None:
+            track_sockets(self.http)
 
     def stream(
         self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any

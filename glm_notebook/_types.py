@@ -71,6 +71,35 @@ class ToolCall:
         return _json.loads(self.arguments or "{}")
 
 
+class _GrowingText:
+    """A ``str`` field that a stream extends piece by piece in O(1); the text is joined when read.
+
+    ``result.text += piece`` copies the whole text on every chunk (quadratic: seconds for a long
+    answer). Pieces go to an append-only list instead; a read joins only what is new since the
+    last read. Safe to read from another thread while the stream appends.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._parts = f"_{name}_parts"
+        self._cache = f"_{name}_cache"
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> str:
+        if obj is None:
+            return ""  # the dataclass default
+        state = obj.__dict__
+        parts: list[str] = state[self._parts]
+        text, seen = state[self._cache]
+        count = len(parts)
+        if seen < count:
+            text = text + "".join(parts[seen:count])
+            state[self._cache] = (text, count)
+        return text
+
+    def __set__(self, obj: object, value: str) -> None:
+        obj.__dict__[self._parts] = [value]
+        obj.__dict__[self._cache] = (value, 1)
+
+
 @dataclass
 class ChatResult:
     """One answer: text, reasoning, finish reason, usage and timings.
@@ -80,8 +109,8 @@ class ChatResult:
     ``request`` is the JSON payload that was sent (it never contains the API key).
     """
 
-    text: str = ""
-    reasoning: str = ""
+    text: _GrowingText = _GrowingText()
+    reasoning: _GrowingText = _GrowingText()
     finish_reason: str | None = None
     model: str | None = None
     id: str | None = None
@@ -93,6 +122,14 @@ class ChatResult:
     stopped: bool = False
     error: Exception | None = None
     logprobs: list[dict[str, Any]] | None = None
+
+    def add_text(self, piece: str) -> None:
+        """Append a streamed piece of the answer (O(1); ``text`` includes it at once)."""
+        self.__dict__["_text_parts"].append(piece)
+
+    def add_reasoning(self, piece: str) -> None:
+        """Append a streamed piece of the reasoning (O(1))."""
+        self.__dict__["_reasoning_parts"].append(piece)
 
     @property
     def json(self) -> Any:
