@@ -183,6 +183,8 @@ class AsyncChatStream:
                     continue
                 finally:
                     self._response = None
+                    if not state.done and self.result.finish_reason is None:
+                        self._connection.discard()  # ended early: keep it out of the pool
                     await response.aclose()
                 if self._cancelled.is_set() and not state.done and self.result.finish_reason is None:
                     raise _Stopped

@@ -193,6 +193,12 @@ class ConnectionHandle:
             if self._stream is not None:
                 _shutdown(self._stream)
 
+    def discard(self) -> None:
+        """Keep a connection whose answer ended early out of the pool (the server may drop it)."""
+        with self._lock:
+            if self._stream is not None:
+                _shutdown(self._stream)
+
 
 _sending: contextvars.ContextVar[ConnectionHandle | None] = contextvars.ContextVar(
     "glm_notebook_sending", default=None

@@ -174,6 +174,10 @@ class ChatStream:
                     self._backoff(error, True, None, started)
                     continue
                 finally:
+                    if not state.done and self.result.finish_reason is None:
+                        # Ended before the answer did (e.g. llama.cpp past its context): this
+                        # connection must not go back to the pool, the server may drop it.
+                        self._connection.discard()
                     response.close()
                     self._response = None
                 if self._cancelled.is_set() and not state.done and self.result.finish_reason is None:

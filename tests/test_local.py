@@ -116,13 +116,25 @@ def test_streamed_chat_sends_text_then_finish_then_done_without_usage(server: Lo
 
 
 def test_glm_client_streams_from_the_local_provider(server: LocalServerInfo) -> None:
-    if not hasattr(glm_notebook, "GLMClient"):
-        pytest.skip("glm_notebook.GLMClient is not part of this build yet")
     client = glm_notebook.GLMClient(provider="local")
     with client.stream("Say hi", temperature=0.0, max_tokens=16) as stream:
         kinds = [event.kind for event in stream]
     assert "text" in kinds
     assert stream.result.text.strip()
+
+
+def test_prompt_longer_than_the_context_is_interrupted_and_the_next_request_works(
+    server: LocalServerInfo,
+) -> None:
+    # llama.cpp answers 200 and ends the stream at once (no [DONE]) when the prompt does not fit,
+    # then drops the connection: the client must say so and keep that connection out of its pool.
+    client = glm_notebook.GLMClient(provider="local", max_retries=0)
+    too_long = "word " * (server.n_ctx * 2)
+    with pytest.raises(glm_notebook.GLMError) as info:
+        client.chat(too_long, max_tokens=4)
+    assert isinstance(info.value, (glm_notebook.StreamInterrupted, glm_notebook.PromptTooLongError))
+    after = client.chat("Say hi", temperature=0.0, max_tokens=4)
+    assert after.complete
 
 
 def test_temperature_zero_gives_the_same_text_twice(server: LocalServerInfo) -> None:
