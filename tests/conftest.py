@@ -41,3 +41,9 @@ def ip(zai_env):
     yield shell
     shell.run_line_magic("unload_ext", "glm_notebook")
     shell.user_ns.pop("_glm", None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread for
+    the rest of the session, which would break the asyncio tests that come after it."""
+    items.sort(key=lambda item: "browser" in item.path.parts)
