@@ -36,14 +36,14 @@ model** (llama.cpp running a small model on your machine), so this notebook runs
 with no network. Add a GLM key (below) and the same cells talk to GLM.
 
 > The bundled offline model is *gemma-3-270m*, a small **base** model: good for showing how
-> sampling works, weak at chat. It continues text rather than following instructions, and it
-> often answers a question with nothing at all: give it the start of a sentence instead.
+> sampling works, weak at chat: simple questions get short answers, instructions often get
+> something odd.
 """),
     code("%load_ext glm_notebook", CHECK),
     md("## Your first answer\n\nThe cell is the prompt. The answer streams in; the status line says which model answered, how fast, and why it stopped."),
     code("""
 %%glm --max-tokens 40 --temperature 0
-The three primary colors are
+What is the capital of France?
 """),
     md("The result is kept in `_glm` (a `ChatResult`): text, finish reason, timings, and exactly what was sent."),
     code("""
@@ -74,15 +74,15 @@ Once upon a time, in a small village by the sea,
 """),
     code("print(type(story).__name__, story is _glm, story.request['seed'])", CHECK),
     code("""
-city = "Paris"
+country = "Italy"
 """),
     code("""
 %%glm --vars --max-tokens 25 --temperature 0
-{city} is the capital of
+What is the capital of {country}?
 """),
     code("print(_glm.request['messages'][-1]['content'])", CHECK),
-    md("A one-line prompt works too:"),
-    code("%glm --max-tokens 15 --temperature 0 The three primary colors are"),
+    md("A one-line prompt works too (end it without `?`: IPython reads a trailing `?` as a request for help):"),
+    code("%glm --max-tokens 20 --temperature 0 Tell me the capital of Japan."),
     md("A mistake is caught before anything is sent, with what is allowed:"),
     code("""
 try:

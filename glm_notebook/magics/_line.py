@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 HELP = """\
 %%glm [flags]        the cell is the prompt; the answer streams below (%%glm? lists every flag)
-%glm <prompt>        a one-line prompt (flags may come first: %glm --temperature 0 Say hi)
+%glm <prompt>        a one-line prompt (flags may come first; do not end it with ?, IPython reads that as help)
 %glm config          provider, base URL, model, masked key and the configured defaults
 %glm models          the models the server lists
 %glm reset [NAME]    forget one conversation (or all)
