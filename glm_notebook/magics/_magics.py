@@ -100,8 +100,9 @@ class GLMMagics(Magics):
     stop_button = Enum(
         ["auto", "always", "never"],
         default_value="auto",
-        help="Show a Stop button in the live view (auto: when the kernel runs widget callbacks "
-        "on a subshell while a cell is busy, i.e. ipykernel >= 7).",
+        help="Stop button in the live view. auto: shown once a message from the browser has reached "
+        "the kernel while the cell is busy (so a click really stops it; ipykernel >= 7 subshells), "
+        "otherwise the view says to interrupt the kernel. always / never: force it.",
     ).tag(config=True)
     raise_errors = Bool(
         False, help="Raise API errors after showing them (useful to fail a notebook run in CI)."
@@ -225,10 +226,10 @@ class GLMMagics(Magics):
         return type(self.shell).__name__ == "ZMQInteractiveShell"
 
     def _show_stop_button(self) -> bool:
-        if self.stop_button != "auto":
-            return self.stop_button == "always"
-        kernel = getattr(self.shell, "kernel", None)
-        return bool(getattr(kernel, "_supports_kernel_subshells", False))
+        """Show Stop from the start only when configured "always". In "auto" the view shows it once
+        the browser's greeting has reached the kernel while the cell is busy, i.e. once a click
+        is known to arrive in time (ipykernel >= 7 subshells); until then it says to interrupt."""
+        return self.stop_button == "always"
 
     def _show(self, stream: Any, client: Any, *, plain_text: bool) -> tuple[ChatResult, GLMError | None]:
         from ._run import run_in_terminal, run_in_view
@@ -242,6 +243,7 @@ class GLMMagics(Magics):
             model_name=model_name,
             offline=offline,
             show_stop_button=self._show_stop_button(),
+            auto_stop_button=self.stop_button == "auto",
             plain_text=plain_text,
         )
 

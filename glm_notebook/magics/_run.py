@@ -20,6 +20,7 @@ def run_in_view(
     model_name: str,
     offline: bool,
     show_stop_button: bool,
+    auto_stop_button: bool = True,
     plain_text: bool = False,
 ) -> tuple[ChatResult, GLMError | None]:
     """Stream into a live widget; at the end replace it with the static bundle (update_display)."""
@@ -29,6 +30,7 @@ def run_in_view(
 
     view = StreamView(model_name=model_name, offline=offline)
     view.show_stop_button = show_stop_button
+    view.auto_stop_button = auto_stop_button
     view.on_stop(stream.cancel)
     handle = display(view, display_id=True)
     error: GLMError | None = None

@@ -20,7 +20,9 @@ Messages, kernel to browser (custom messages; ``seq`` counts 1, 2, 3 ... so the 
 can check it holds everything. ``full`` carries the whole text, sent only on a ``resync`` request or
 when ``finish()`` is given a result that does not extend what was fed.
 
-Browser to kernel: ``{"type": "hello"}`` (each view, once, when it is rendered),
+Browser to kernel: ``{"type": "hello"}`` (when a view is rendered, then every 0.4 s until the
+Stop button is on or the answer ends: a fresh kernel's first greeting can leave before JupyterLab
+has made its widget subshell, and then waits behind the cell),
 ``{"type": "stop"}`` (the Stop button; calls the ``on_stop`` callbacks) and ``{"type": "resync"}``
 (a gap or a length mismatch was seen; answered with one ``full`` message, at most three times per
 view). While the cell runs the kernel's main thread is busy, so these arrive in time only on an

@@ -251,11 +251,22 @@ function mountView(model, el, state) {
     model.on(`change:${name}`, schedule);
   }
   renderNow();
-  // If this reaches the kernel while the answer streams, so would a Stop click: it shows the button.
-  if (!model.get("done")) model.send({ type: "hello" });
+  // If a greeting reaches the kernel while the answer streams, so would a Stop click: the kernel
+  // then shows the button. Greet again until it does: the first greeting of a fresh kernel can go
+  // out before JupyterLab has made its subshell for widget messages, and then waits behind the cell.
+  let greetings = 0;
+  const greet = () => {
+    if (disposed || model.get("done") || model.get("show_stop_button") || greetings >= 40) return;
+    greetings += 1;
+    model.send({ type: "hello" });
+    greeter = setTimeout(greet, 400);
+  };
+  let greeter = null;
+  greet();
 
   return () => {
     disposed = true;
+    if (greeter !== null) clearTimeout(greeter);
     state.listeners.delete(schedule);
     thinking.removeEventListener("toggle", onToggle);
     stop.removeEventListener("click", onClick);

@@ -108,7 +108,7 @@ test("a gap asks for the full text once, and the full text repairs it", async ()
   await frames();
   assert.equal(el.querySelector(".glm-answer").textContent.trim(), "abcde");
   assert.equal(el.querySelector(".glm-notice").hidden, true);
-  assert.equal(model.sent.length, 2);
+  assert.deepEqual(model.sent.filter((m) => m.type !== "hello"), [{ type: "resync" }]);
   cleanup();
 });
 
@@ -130,7 +130,8 @@ test("stop button or interrupt hint, status and error lines", async () => {
   assert.equal(stop.hidden, false);
   assert.equal(el.querySelector(".glm-hint").hidden, true);
   stop.click();
-  assert.deepEqual(model.sent, [{ type: "hello" }, { type: "stop" }]);
+  // The button is already on, so the view does not need to greet the kernel.
+  assert.deepEqual(model.sent, [{ type: "stop" }]);
   model.set("show_stop_button", false);
   await frames();
   assert.equal(el.querySelector(".glm-hint").hidden, false);
@@ -142,6 +143,17 @@ test("stop button or interrupt hint, status and error lines", async () => {
   assert.equal(el.querySelector(".glm-error").textContent, "InsufficientBalance (HTTP 429, code 1113) - top up");
   assert.equal(el.querySelector(".glm-stop").hidden, true);
   assert.equal(el.querySelector(".glm-hint").hidden, true);
+  cleanup();
+});
+
+test("the view greets the kernel again until the Stop button is turned on", async () => {
+  const { model, cleanup } = await mount();
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  const greeted = model.sent.filter((m) => m.type === "hello").length;
+  assert.ok(greeted >= 2, `expected repeated greetings, got ${greeted}`);
+  model.set("show_stop_button", true);
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  assert.equal(model.sent.filter((m) => m.type === "hello").length, greeted);
   cleanup();
 });
 
