@@ -1,13 +1,24 @@
 """Streaming throughput: GLMClient vs the openai SDK vs a bare httpx + httpx-sse loop.
 
 A GLMTestServer in a separate process (so it does not compete for this process's GIL) streams a
-20,000-chunk answer at full speed (its frames are encoded once, up front). Each round consumes it
-once with each consumer, in alternating order. Reported: median wall time and median CPU time of
-this process per consumer, and ratios as medians of per-round ratios (the runs of one round share
-the machine's load, so drift from other processes cancels). Merged into benchmarks/results.json
-under "client". On a shared machine the CPU figures are the stable ones.
+20,000-chunk answer at full speed (its frames are encoded once, up front). Two scenarios, each
+with its own server process:
 
-    .venv/bin/python benchmarks/bench_client.py [--chunks 20000] [--rounds 5] [--profile]
+* ``per_frame``: one write and one HTTP chunk per SSE frame, as the test server always sends them
+  (TCP_NODELAY): every consumer pays the HTTP/transport cost once per frame, which caps them all.
+* ``coalesced``: the same bytes, but 64 frames per write / HTTP chunk (``--coalesce``), as the
+  TCP stream of a busy real server often arrives: the transport cost is amortised and the
+  consumers' own per-frame parsing decides.
+
+Each round consumes the answer once with each consumer, in alternating order. Reported per
+scenario: median wall time and median CPU time of this process per consumer, chunks/s, and
+ratios as medians of per-round ratios (the runs of one round share the machine's load, so drift
+from other processes cancels). Merged into benchmarks/results.json under "client" (the per-frame
+figures at the top level, the coalesced ones under "coalesced"). On a shared machine the CPU
+figures are the stable ones.
+
+    .venv/bin/python benchmarks/bench_client.py [--chunks 20000] [--rounds 5] [--coalesce 64]
+        [--scenario both|per_frame|coalesced] [--profile]
 
 Every consumer must return the same text (checked), so a fast but wrong parser cannot win.
 """
@@ -23,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import openai
@@ -36,20 +48,29 @@ KEY = "bench-key"
 MODEL = "glm-4.7-flash"
 PROMPT = "Count for me."
 
-# Runs in the child process: a test server whose every reply is the big streamed answer.
+# Runs in the child process: a test server whose every reply is the big streamed answer, its
+# frames written `group` at a time (1: one write and one HTTP chunk per frame).
 _SERVER = """
 import sys
 from glm_notebook.testing import GLMTestServer, Reply, _handler
-n = int(sys.argv[1])
+n, group = int(sys.argv[1]), int(sys.argv[3])
 pieces = [f"tok{i} " for i in range(n)]
 reply = Reply(chunks=pieces, usage=True)
 # Encode the 20,000 frames once, not per request: we measure the consumers, not the JSON encoder.
 plan = _handler.stream_plan(reply, {"model": "glm-4.7-flash"})
+writes, finish = [step[1] for step in plan[:-1]], plan[-1]
+assert finish[0] == "finish" and all(step[0] == "write" for step in plan[:-1]), plan[-1]
+plan = [("write", b"".join(writes[i : i + group])) for i in range(0, len(writes), group)] + [finish]
 _handler.stream_plan = lambda reply, request: plan
 with GLMTestServer(api_key=sys.argv[2], responder=lambda request: reply) as server:
     print(server.base_url, flush=True)
     sys.stdin.read()  # serve until the parent closes our stdin
 """
+
+SCENARIOS = {  # name -> description; frames per write is 1 or --coalesce
+    "per_frame": "one HTTP chunk per SSE frame",
+    "coalesced": "{group} SSE frames per write / HTTP chunk",
+}
 
 
 def expected_text(n: int) -> str:
@@ -99,15 +120,14 @@ def measure(fn: Callable[[], str], expected: str) -> tuple[float, float]:
     return wall, cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--profile", action="store_true", help="cProfile one GLMClient run and exit")
-    args = parser.parse_args()
+Samples = dict[str, list[float]]  # consumer -> one figure per round
 
+
+def run_scenario(chunks: int, rounds: int, group: int, profile: bool) -> tuple[Samples, Samples]:
+    """(wall seconds, CPU seconds) per consumer and round, against a server writing ``group``
+    frames per write."""
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(args.chunks), KEY],
+        [sys.executable, "-c", _SERVER, str(chunks), KEY, str(group)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -116,7 +136,7 @@ def main() -> None:
     try:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
-        expected = expected_text(args.chunks)
+        expected = expected_text(chunks)
         glm = GLMClient(base_url=base_url, api_key=KEY, model=MODEL, timeout=120.0)
         oai = openai.OpenAI(base_url=base_url, api_key=KEY, timeout=120.0, max_retries=0)
         bare = httpx.Client(timeout=120.0)
@@ -125,76 +145,72 @@ def main() -> None:
             "openai": lambda: run_openai(oai),
             "httpx_sse": lambda: run_bare(bare, base_url),
         }
-        if args.profile:
-            import cProfile
-            import pstats
+        walls: Samples = {name: [] for name in consumers}
+        cpus: Samples = {name: [] for name in consumers}
+        try:
+            if profile:
+                import cProfile
+                import pstats
 
-            run_glm(glm)
-            profiler = cProfile.Profile()
-            profiler.runcall(run_glm, glm)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-            return
-        for fn in consumers.values():  # warm up: connections, imports, caches
-            measure(fn, expected)
-        walls: dict[str, list[float]] = {name: [] for name in consumers}
-        cpus: dict[str, list[float]] = {name: [] for name in consumers}
-        names = list(consumers)
-        for r in range(args.rounds):  # alternate the order so no consumer always runs first
-            order = names if r % 2 == 0 else names[::-1]
-            for name in order:
-                wall, cpu = measure(consumers[name], expected)
-                walls[name].append(wall)
-                cpus[name].append(cpu)
-        glm.close()
-        oai.close()
-        bare.close()
+                run_glm(glm)
+                profiler = cProfile.Profile()
+                profiler.runcall(run_glm, glm)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                return walls, cpus
+            for fn in consumers.values():  # warm up: connections, imports, caches
+                measure(fn, expected)
+            names = list(consumers)
+            for r in range(rounds):  # alternate the order so no consumer always runs first
+                order = names if r % 2 == 0 else names[::-1]
+                for name in order:
+                    wall, cpu = measure(consumers[name], expected)
+                    walls[name].append(wall)
+                    cpus[name].append(cpu)
+        finally:
+            glm.close()
+            oai.close()
+            bare.close()
     finally:
         if server.stdin is not None:
             server.stdin.close()
         server.wait(timeout=10)
-
-    report(args.chunks, args.rounds, walls, cpus)
-
-
-def ratio(a: list[float], b: list[float]) -> float:
-    """Median over rounds of a[i] / b[i]: both ran in the same round, so load drift cancels."""
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+    return walls, cpus
 
 
-def report(chunks: int, rounds: int, walls: dict[str, list[float]], cpus: dict[str, list[float]]) -> None:
-    names = list(walls)
-    wall = {name: statistics.median(v) for name, v in walls.items()}
-    cpu = {name: statistics.median(v) for name, v in cpus.items()}
-    speed = {name: ratio(walls["openai"], walls[name]) for name in names}
-    cpu_speed = {name: ratio(cpus["openai"], cpus[name]) for name in names}
-    print(f"\n{chunks} chunks, {rounds} alternating rounds, medians (server in its own process)\n")
-    print(
-        "| consumer | wall s | CPU s | chunks/s (wall) | faster than openai (wall) | less CPU than openai |"
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--coalesce", type=int, default=64, help="SSE frames per write, coalesced scenario")
+    parser.add_argument("--scenario", choices=["both", *SCENARIOS], default="both")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one GLMClient run per scenario and exit"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    args = parser.parse_args()
+    names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
+    results: dict[str, dict[str, Any]] = {}
     for name in names:
-        print(
-            f"| {name} | {wall[name]:.3f} | {cpu[name]:.3f} | {chunks / wall[name]:,.0f} | "
-            f"{speed[name]:.1f}x | {cpu_speed[name]:.1f}x |"
-        )
-    vs_bare_wall = ratio(walls["glm_notebook"], walls["httpx_sse"])
-    vs_bare_cpu = ratio(cpus["glm_notebook"], cpus["httpx_sse"])
+        group = 1 if name == "per_frame" else args.coalesce
+        title = f"{name}: " + SCENARIOS[name].format(group=group)
+        if args.profile:
+            print(f"\n== {title}")
+        walls, cpus = run_scenario(args.chunks, args.rounds, group, args.profile)
+        if not args.profile:
+            results[name] = report(title, args.chunks, args.rounds, walls, cpus)
+            results[name]["frames_per_write"] = group
+    if args.profile:
+        return
     load = os.getloadavg()[0]
-    print(f"\nglm_notebook / bare httpx-sse loop: wall {vs_bare_wall:.2f}, CPU {vs_bare_cpu:.2f}")
-    print(f"load average {load:.1f}: on a busy machine the CPU figures are the stable ones")
+    print(f"\nload average {load:.1f}: on a busy machine the CPU figures are the stable ones")
+    if set(results) != set(SCENARIOS):
+        print("one scenario only: results.json not updated")
+        return
     merge(
         "client",
         {
-            "chunks": chunks,
-            "rounds": rounds,
-            "glm_speedup_vs_openai_wall": round(speed["glm_notebook"], 2),
-            "glm_speedup_vs_openai_cpu": round(cpu_speed["glm_notebook"], 2),
-            "glm_vs_bare_wall": round(vs_bare_wall, 3),
-            "glm_vs_bare_cpu": round(vs_bare_cpu, 3),
+            **results["per_frame"],
+            "coalesced": results["coalesced"],
             "load_average": round(load, 2),
-            "wall_s": {k: round(v, 4) for k, v in wall.items()},
-            "cpu_s": {k: round(v, 4) for k, v in cpu.items()},
-            "chunks_per_s": {k: round(chunks / v) for k, v in wall.items()},
             "versions": {
                 "glm_notebook": glm_notebook.__version__,
                 "openai": openai.__version__,
@@ -203,7 +219,53 @@ def report(chunks: int, rounds: int, walls: dict[str, list[float]], cpus: dict[s
             },
         },
     )
-    print(f"merged into {RESULTS} under 'client'")
+    print(f"merged into {RESULTS} under 'client' (per_frame at the top level, and 'coalesced')")
+
+
+def ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of a[i] / b[i]: both ran in the same round, so load drift cancels."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def report(
+    title: str, chunks: int, rounds: int, walls: dict[str, list[float]], cpus: dict[str, list[float]]
+) -> dict[str, Any]:
+    """Print the scenario's table; its figures for results.json."""
+    names = list(walls)
+    wall = {name: statistics.median(v) for name, v in walls.items()}
+    cpu = {name: statistics.median(v) for name, v in cpus.items()}
+    speed = {name: ratio(walls["openai"], walls[name]) for name in names}
+    cpu_speed = {name: ratio(cpus["openai"], cpus[name]) for name in names}
+    bare_wall = {name: ratio(walls[name], walls["httpx_sse"]) for name in names}
+    bare_cpu = {name: ratio(cpus[name], cpus["httpx_sse"]) for name in names}
+    print(f"\n{title}: {chunks} chunks, {rounds} alternating rounds, medians (server in its own process)\n")
+    print(
+        "| consumer | wall s | CPU s | chunks/s (wall) | faster than openai (wall) | less CPU than openai "
+        "| time / bare loop (wall) | CPU / bare loop |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        print(
+            f"| {name} | {wall[name]:.3f} | {cpu[name]:.3f} | {chunks / wall[name]:,.0f} | "
+            f"{speed[name]:.1f}x | {cpu_speed[name]:.1f}x | {bare_wall[name]:.2f} | {bare_cpu[name]:.2f} |"
+        )
+    print(
+        f"\nglm_notebook / bare httpx-sse loop: wall {bare_wall['glm_notebook']:.2f}, "
+        f"CPU {bare_cpu['glm_notebook']:.2f} (goal <= 1.5); vs openai: {speed['glm_notebook']:.1f}x wall, "
+        f"{cpu_speed['glm_notebook']:.1f}x CPU (goal >= 10x)"
+    )
+    return {
+        "chunks": chunks,
+        "rounds": rounds,
+        "glm_speedup_vs_openai_wall": round(speed["glm_notebook"], 2),
+        "glm_speedup_vs_openai_cpu": round(cpu_speed["glm_notebook"], 2),
+        "glm_vs_bare_wall": round(bare_wall["glm_notebook"], 3),
+        "glm_vs_bare_cpu": round(bare_cpu["glm_notebook"], 3),
+        "wall_s": {k: round(v, 4) for k, v in wall.items()},
+        "cpu_s": {k: round(v, 4) for k, v in cpu.items()},
+        "chunks_per_s": {k: round(chunks / v) for k, v in wall.items()},
+        "chunks_per_cpu_s": {k: round(chunks / v) for k, v in cpu.items()},
+    }
 
 
 if __name__ == "__main__":

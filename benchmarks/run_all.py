@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["bench_client.py", "bench_view.py", "bench_load_ext.py", "bench_compare.py", "bench_local.py"]
+SCRIPTS = [
+    "bench_client.py",
+    "bench_import.py",
+    "bench_view.py",
+    "bench_load_ext.py",
+    "bench_compare.py",
+    "bench_local.py",
+]
 
 
 def main() -> int:
