@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # llama-cpp-python compiles from source (several minutes on 2 cores); pip caches the wheel.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test lint js-test bench chromium clean
+.PHONY: demo install test lint js-test bench chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
