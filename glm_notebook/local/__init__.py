@@ -13,8 +13,10 @@ Environment: ``GLM_LOCAL_MODEL`` (a .gguf file instead of the packaged model), `
 ``_server.default_threads``), ``GLM_LOCAL_CHAT_FORMAT`` (a llama-cpp-python chat format name),
 ``GLM_LOCAL_START_TIMEOUT`` (seconds, default 60). The server log is ``info.log_path``.
 
-What llama-cpp-python's server (0.3.x; read in llama_cpp/server/app.py, types.py, llama.py,
-llama_chat_format.py, and checked by tests/test_local.py) does, for whoever talks to it:
+The server is llama-cpp-python (0.3.x): its command line, settings, request types, model loading
+and generation, behind our lean standard-library HTTP layer (``_http``; FastAPI/uvicorn cost ~9%
+of the tokens per second here). What it does, for whoever talks to it (read in
+llama_cpp/server/app.py, types.py, llama.py, llama_chat_format.py; checked by tests/test_local.py):
 
 * Model name: any ``model`` is accepted; an unknown name silently uses the loaded model. Responses
   echo the requested name. ``GET /v1/models`` lists the alias.
@@ -29,12 +31,12 @@ llama_chat_format.py, and checked by tests/test_local.py) does, for whoever talk
   per token with ``delta.content``, then a chunk with an empty delta and ``finish_reason``
   (``"stop"`` or ``"length"``), then ``data: [DONE]``. **No usage ever arrives in a stream**
   (``stream_options`` is ignored): count the content chunks (one per token) if you need a number.
-  Non-streaming responses carry ``usage``. Keep-alive comments (``: ping``) come every 15 s.
-* Errors: ``{"error": {"message", "type", "param", "code"}}``. A prompt longer than the context
-  gives 400 with code ``"context_length_exceeded"`` - but when streaming, it gives 200 and a body
-  that ends at once without ``[DONE]`` (and the connection is dropped). Request validation errors
-  (e.g. ``top_p: 1.5``) come back as HTTP **500** ``internal_server_error``: validate before sending
-  and do not retry them.
+  Non-streaming responses carry ``usage``.
+* Errors, in GLM's shape ``{"error": {"code", "message"}}``: a prompt longer than the context is
+  400 with code ``1261`` (streamed or not: the check runs before the first byte); an invalid field
+  (e.g. ``top_p: 1.5``) is 400 with code ``1214``; a failure after the first token is an
+  ``{"error": ...}`` frame. (llama-cpp-python's own FastAPI server answered an over-long streamed
+  prompt with 200 and a body cut without ``[DONE]``, and validation errors with HTTP 500.)
 * Sampling: ``temperature`` (no upper bound in the server; 0 means greedy and ignores the seed; a
   negative value means plain random sampling), ``top_p`` (0-1), ``max_tokens`` (chat default: until
   the context is full), ``seed`` (per request; without one each request gets a fresh random seed)
@@ -51,9 +53,8 @@ llama_chat_format.py, and checked by tests/test_local.py) does, for whoever talk
   token costs a sort of the whole vocabulary (262k for gemma-3) in Python: slow, use sparingly.
   ``/v1/completions`` takes ``logprobs: n`` (an int) and answers in the older
   ``{"tokens", "token_logprobs", "top_logprobs": [{token: logprob}], "text_offset"}`` shape.
-* Concurrency: requests run one at a time. We start it with ``--interrupt_requests false``: the
-  default would end a running stream (with a normal ``[DONE]``) as soon as another request arrives.
-  A client that disconnects mid-stream stops generation after the next token.
+* Concurrency: requests run one at a time, the others wait their turn. A client that disconnects
+  mid-stream stops generation after the next token.
 * Memory: the server keeps ``logits_all`` on (logprobs need it), so it holds one row of logits per
   token in the context: up to n_ctx x vocabulary x 4 bytes (2 GiB at 2048 tokens for gemma-3's
   262k vocabulary), touched only as the context fills. Keep ``GLM_LOCAL_CTX`` modest.

@@ -206,12 +206,12 @@ def server_command(info: LocalServerInfo, extra_args: Sequence[str] = ()) -> lis
         "--n_ctx", str(info.n_ctx),
         "--n_threads", str(info.n_threads),
         "--n_threads_batch", str(info.n_threads),
-        # The default cuts a running stream (with a normal-looking [DONE]) whenever another
-        # request arrives; the notebook runs side-by-side comparisons, so queue requests instead.
+        # For llama_cpp.server, whose command line _http shares (and which the benchmark's
+        # in-process model is built from): queue requests instead of cutting a running stream.
         "--interrupt_requests", "false",
         *extra_args,
     ]  # fmt: skip
-    return module_command("llama_cpp.server", args)
+    return module_command("glm_notebook.local._http", args)
 
 
 def server_env() -> dict[str, str]:
