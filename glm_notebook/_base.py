@@ -25,8 +25,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from ._errors import APIConnectionError, APITimeoutError, GLMError
-from ._request import Prompt, build_headers, build_payload
+from ._errors import APIConnectionError, APITimeoutError, GLMError, make_api_error
+from ._options import build_options
+from ._request import Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
 from ._settings import Settings, mask_key, resolve_settings
 from ._types import ChatResult
@@ -109,18 +110,12 @@ class ClientBase:
         self, prompt: Prompt, *, model: str | None, system: str | None, options: dict[str, Any]
     ) -> PreparedRequest:
         """Validate options (before anything else happens) and build the request."""
-        # Validate against the provider's table first, so a bad value never starts a local server.
-        build_payload(
-            self.settings.provider,
-            model or self.settings.model or "-",
-            prompt,
-            system=system,
-            options=options,
-        )
+        # Validate first, so a bad value never starts a local server; the endpoint (which may
+        # start it) does not change the provider, so these fields stay valid.
+        fields = build_options(self.settings.provider, options)
+        messages = build_messages(prompt, system)
         settings = self._endpoint()
-        payload = build_payload(
-            settings.provider, model or settings.model, prompt, system=system, options=options
-        )
+        payload = assemble_payload(model or settings.model, messages, fields)
         return PreparedRequest(
             url=f"{settings.base_url}/chat/completions",
             payload=payload,
@@ -329,6 +324,23 @@ def track_sockets(http: httpx.Client | httpx.AsyncClient) -> None:
     transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
     for transport in transports:
         _track(transport, wrapper)
+
+
+def http_client_options(timeout: float, transport: Any) -> dict[str, Any]:
+    """Keyword arguments for the httpx.Client / AsyncClient under a GLM client."""
+    return {
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        "transport": transport,
+        "limits": LIMITS,
+        "verify": shared_ssl_context(),
+    }
+
+
+def model_ids(response: httpx.Response) -> list[str]:
+    """The ids in a ``/models`` answer; the typed error when the server refused."""
+    if response.status_code != 200:
+        raise make_api_error(response.status_code, response.content)
+    return [m.get("id") for m in response.json().get("data", []) if m.get("id")]
 
 
 def event_stream_content_type(response: httpx.Response) -> str:

@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 
 from ._base import (
-    LIMITS,
     ClientBase,
     ConnectionHandle,
     PreparedRequest,
     done_sending,
     event_stream_content_type,
+    http_client_options,
+    model_ids,
     sending_for,
-    shared_ssl_context,
     track_sockets,
     transport_error,
 )
@@ -262,12 +262,7 @@ class GLMClient(ClientBase):
             max_retries=max_retries,
             retry_deadline=retry_deadline,
         )
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
-            limits=LIMITS,
-            verify=shared_ssl_context(),
-        )
+        self.http = httpx.Client(**http_client_options(timeout, transport))
         if transport is None:
             track_sockets(self.http)
 
@@ -291,9 +286,7 @@ class GLMClient(ClientBase):
             response = self.http.get(url, headers=headers)
         except httpx.TransportError as exc:
             raise transport_error(exc, url) from None
-        if response.status_code != 200:
-            raise make_api_error(response.status_code, response.content)
-        return [m.get("id") for m in response.json().get("data", []) if m.get("id")]
+        return model_ids(response)
 
     def close(self) -> None:
         self.http.close()

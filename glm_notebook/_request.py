@@ -40,13 +40,16 @@ def build_payload(
     options: dict[str, Any],
 ) -> dict[str, Any]:
     """The JSON body: model, messages, ``stream: true`` and exactly the options that were set."""
-    fields = build_options(provider, options)
+    return assemble_payload(model, build_messages(prompt, system), build_options(provider, options))
+
+
+def assemble_payload(
+    model: str | None, messages: list[dict[str, Any]], fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON body from messages and option fields that were already validated."""
     if not model:
         raise InvalidOptionError("No model given: pass model=... or set GLM_MODEL.")
-    payload: dict[str, Any] = {"model": model, "messages": build_messages(prompt, system)}
-    payload.update(fields)
-    payload["stream"] = True
-    return payload
+    return {"model": model, "messages": messages, **fields, "stream": True}
 
 
 def build_headers(api_key: str | None) -> dict[str, str]:

@@ -140,7 +140,7 @@ class GLMMagics(Magics):
         if words[0] in LineCommands.NAMES:
             self.commands.run(words[0], words[1] if len(words) > 1 else "")
             return
-        flags, prompt = _split_line_flags(line)
+        flags, prompt = _split_line_flags(line, self.glm.parser)
         self.run_prompt(_parse_flags(self.glm, flags), prompt)
 
     # -- running ------------------------------------------------------------------------------
@@ -262,34 +262,15 @@ class GLMMagics(Magics):
 
 _LINE_FLAG = re.compile(r"\s*(--?[A-Za-z][\w-]*)")
 _FLAG_VALUE = re.compile(r"""\s+("[^"]*"|'[^']*'|\S+)""")
-_VALUE_FLAGS = frozenset(
-    {
-        "--model",
-        "-m",
-        "--temperature",
-        "--top-p",
-        "--max-tokens",
-        "--seed",
-        "--stop",
-        "--system",
-        "-s",
-        "--chat",
-        "-c",
-        "--format",
-        "-f",
-        "--out",
-        "-o",
-        "--compare",
-        "--samples",
-    }
-)
 
 
-def _split_line_flags(line: str) -> tuple[str, str]:
+def _split_line_flags(line: str, parser: Any) -> tuple[str, str]:
     """Split ``%glm --temperature 0 What's new?`` into flags and prompt (flags come first).
 
     The prompt part is kept verbatim (apostrophes and quotes in it are not shell syntax).
     """
+    # The flags that take a value, read off the %%glm parser (store_true flags have nargs 0).
+    value_flags = {opt for action in parser._actions if action.nargs != 0 for opt in action.option_strings}
     flags: list[str] = []
     pos = 0
     while True:
@@ -298,7 +279,7 @@ def _split_line_flags(line: str) -> tuple[str, str]:
             break
         flags.append(flag.group(1))
         pos = flag.end()
-        if flag.group(1) in _VALUE_FLAGS:
+        if flag.group(1) in value_flags:
             value = _FLAG_VALUE.match(line, pos)
             if value:
                 flags.append(value.group(1))
