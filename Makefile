@@ -41,7 +41,7 @@ NO_KEYS := env -u ZHIPUAI_API_KEY -u ZAI_API_KEY -u GLM_API_KEY -u GLM_PROVIDER 
 test: $(STAMP) chromium lint js-test
 	$(NO_KEYS) $(PY) -m pytest tests -p no:nbval -q -ra --ignore=tests/browser
 	@# Separate run: Playwright's sync API keeps an event loop running in the main thread all session.
-	$(NO_KEYS) GLM_REQUIRE_BROWSER=1 $(PY) -m pytest tests/browser -p no:nbval -q -ra
+	$(NO_KEYS) $(PY) -m pytest tests/browser -p no:nbval -q -ra
 	$(NO_KEYS) $(PY) -m pytest --nbval-lax notebooks -q -ra
 
 # With no key the quickstart answers with the offline model; with ZHIPUAI_API_KEY / ZAI_API_KEY set, with GLM.

@@ -524,10 +524,6 @@ def test_keyboard_interrupt_in_the_loop_stops_and_closes(server, client):
     assert client.chat("next cell").text == "You said: next cell"
 
 
-@pytest.mark.skipif(
-    not hasattr(signal, "pthread_kill") or threading.current_thread() is not threading.main_thread(),
-    reason="needs POSIX signals delivered to the main thread",
-)
 def test_a_real_sigint_while_blocked_on_the_socket(server, client):
     # What a kernel interrupt does: SIGINT lands while the client waits inside recv().
     server.enqueue(Reply(text="one two three", stall_after=1, stall_seconds=20))

@@ -18,7 +18,8 @@ Fixtures
                            log tail on failure; the kernels of its notebooks are shut down after.
 
 For a server with another environment inside one test, use ``_lab.start_lab(env={...})`` directly.
-Set ``GLM_REQUIRE_BROWSER=1`` to fail instead of skip when Chromium or Playwright is missing.
+A missing Chromium or Playwright fails the run (never a silent skip); to leave the browser tests out
+on purpose, run ``pytest tests --ignore=tests/browser``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,7 @@ GLM_TEST_MODEL = "glm-4.7-flash"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("GLM_REQUIRE_BROWSER") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    pytest.fail(f"{reason}; to leave the browser tests out on purpose: pytest tests --ignore=tests/browser")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
