@@ -258,25 +258,38 @@ print("shares still sum to 1:", round(sum(p for _, p in reshape(dist, 0.7, 0.9))
     md("## Try it: drag the sliders\n\nBars show the share of each candidate token after reshaping. Tokens are shown as text, escaped: model output never runs as HTML."),
     code("""
 import html
+import re
 import ipywidgets as widgets
 
-def bars(temperature=1.0, top_p=1.0):
+def shares(temperature, top_p, n=12):
     shaped = dict(reshape(dist, temperature, top_p))
-    rows = []
-    for token, p in dist[:12]:
-        q = shaped.get(token, 0.0)
-        rows.append(
-            f"<tr><td style='font-family:monospace;padding-right:8px'>{html.escape(repr(token))}</td>"
-            f"<td style='width:320px'><div style='background:var(--jp-brand-color1,#1976d2);height:12px;width:{q * 100:.1f}%'></div></td>"
-            f"<td style='padding-left:8px'>{q:.3f}</td><td style='color:gray;padding-left:8px'>model {p:.3f}</td></tr>"
-        )
+    return [(token, p, shaped.get(token, 0.0)) for token, p in dist[:n]]
+
+def bars(temperature=1.0, top_p=1.0):
+    rows = [
+        f"<tr><td style='font-family:monospace;padding-right:8px'>{html.escape(repr(token))}</td>"
+        f"<td style='width:320px'><div style='background:var(--jp-brand-color1,#1976d2);height:12px;width:{q * 100:.1f}%'></div></td>"
+        f"<td style='padding-left:8px'>{q:.3f}</td><td style='color:gray;padding-left:8px'>model {p:.3f}</td></tr>"
+        for token, p, q in shares(temperature, top_p)
+    ]
     return widgets.HTML("<table>" + "".join(rows) + "</table>")
 
-widgets.interact(
+def table(temperature, top_p):
+    \"\"\"The chart as Markdown: what a saved notebook shows where widgets do not run (GitHub, nbconvert).\"\"\"
+    escape = lambda text: re.sub(r"([\\\\`*_\\[\\]<>|#])", r"\\\\\\1", html.escape(repr(text), quote=False))
+    lines = [f"temperature={temperature}, top_p={top_p} (run the notebook to drag the sliders)", "",
+             "| token | share after reshaping | model's probability |", "|---|---:|---:|"]
+    lines += [f"| {escape(token)} | {q:.3f} | {p:.3f} |" for token, p, q in shares(temperature, top_p)]
+    return "\\n".join(lines)
+
+chart = widgets.interactive(
     lambda temperature, top_p: display(bars(temperature, top_p)),
     temperature=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, continuous_update=False),
     top_p=widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, continuous_update=False),
-);
+)
+output = chart._repr_mimebundle_()          # the live widget ...
+output["text/markdown"] = table(1.0, 1.0)   # ... and a readable copy of its starting state
+display(output, raw=True)
 """),
     md("""
 ## Now sample for real

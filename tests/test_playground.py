@@ -263,4 +263,5 @@ def test_saved_playground_reads_as_a_sentence_not_a_widget_repr(glm_server):
     lab = Playground("Once upon a time", client=client, auto_run=False)
     text = lab._repr_mimebundle_()["text/plain"]
     assert "Once upon a time" in text and "Playground(" not in text and "children=" not in text
+    assert "Once upon a time" in lab._repr_mimebundle_()["text/markdown"]
     lab.close()

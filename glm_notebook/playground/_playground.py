@@ -25,6 +25,7 @@ import ipywidgets as widgets
 
 from .._errors import GLMError
 from .._types import ChatResult
+from ..widgets import neutralize_markdown
 from ._code import copy_as_code
 from ._panel import ParameterPanel
 
@@ -211,10 +212,12 @@ class Playground(widgets.VBox):
                 self.prompt_box.value.strip().splitlines()[0] if self.prompt_box.value.strip() else ""
             )
             preview = first_line if len(first_line) <= 60 else first_line[:57] + "..."
-            bundle["text/plain"] = (
-                f"[glm_notebook playground for {preview!r}: sliders for temperature, top_p and max_tokens; "
-                "run the cell in Jupyter to use it]"
+            sentence = (
+                f"glm_notebook playground for {preview!r}: sliders for temperature, top_p and max_tokens; "
+                "run the cell in Jupyter to use it"
             )
+            bundle["text/plain"] = f"[{sentence}]"
+            bundle["text/markdown"] = "*" + neutralize_markdown(sentence) + "*"
         return bundle
 
     def code(self) -> str:
