@@ -15,22 +15,13 @@ from typing import Any
 
 import httpx
 
-from ._base import (
-    ClientBase,
-    ConnectionHandle,
-    PreparedRequest,
-    done_sending,
-    event_stream_content_type,
-    http_client_options,
-    model_ids,
-    sending_for,
-    track_sockets,
-    transport_error,
-)
+from ._base import ClientBase, event_stream_content_type, model_ids, transport_error
+from ._cancel import ConnectionHandle, done_sending, sending_for, track_sockets
 from ._errors import APIError, GLMError, StreamInterrupted, make_api_error
-from ._request import Prompt
+from ._request import PreparedRequest, Prompt
 from ._retry import parse_retry_after
 from ._stream_core import SSEDecoder, StreamState
+from ._transport import http_client_options
 from ._types import ChatResult, StreamEvent
 
 _READ_ERRORS = (httpx.TransportError,)  # mid-body: reset, cut, timeout, protocol error

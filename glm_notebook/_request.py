@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidOptionError
@@ -10,6 +11,15 @@ from ._options import build_options
 from ._version import USER_AGENT
 
 Prompt = str | Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """Everything needed to send one chat request (the key lives only in ``headers``)."""
+
+    url: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
 
 
 def build_messages(prompt: Prompt, system: str | None = None) -> list[dict[str, Any]]:

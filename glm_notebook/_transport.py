@@ -1,0 +1,32 @@
+"""The httpx client options under every GLM client: timeouts, pool limits, one shared SSL context."""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+from typing import Any
+
+import httpx
+
+LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # reads SSL_CERT_FILE / SSL_CERT_DIR like httpx does
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context per process (loading the CA bundle costs ~50 ms per client)."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def http_client_options(timeout: float, transport: Any) -> dict[str, Any]:
+    """Keyword arguments for the httpx.Client / AsyncClient under a GLM client."""
+    return {
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        "transport": transport,
+        "limits": LIMITS,
+        "verify": shared_ssl_context(),
+    }
