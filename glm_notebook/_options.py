@@ -1,6 +1,10 @@
 """The one table of generation options: names, types, bounds per provider, slider steps, help.
 
-The magic's flags, the playground's sliders and the request payload all read this table.
+Every surface reads this table: the request payload (``build_options``), the ``%%glm`` flags and
+the ``GLMMagics`` configurable defaults (``magics/_args.py``, for options with ``flag=True``), the
+playground's sliders (options with a ``step`` and a ``slider_default``: ``SAMPLING_OPTIONS``),
+"Copy as code" (``playground/_code.py``) and the keywords of ``Playground`` and ``compare()``.
+Adding an option is one entry here; ``flag=True`` also gives it a flag and a default trait.
 ``build_options`` validates what the caller set and returns exactly that, unchanged: 0.0 stays
 0.0, 1.0 stays 1.0, and an option left unset (None) is not sent. Nothing is clamped.
 """
@@ -33,6 +37,17 @@ class Option:
     slider_default: float | None = None  # where a slider starts when the user set nothing
     slider_high: float | None = None  # slider end when the bound is huge (max_tokens)
     local_only: bool = False  # only OpenAI-compatible / local servers know it (llama.cpp, vLLM)
+    flag: bool = False  # a %%glm flag and a %config GLMMagics default (kinds float, int, bool, stop)
+
+    @property
+    def flag_name(self) -> str:
+        """``--top-p`` for ``top_p``; a bool option also has ``--no-<name>``."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def slider(self) -> bool:
+        """True when the playground shows a slider for it (it has a step and a start value)."""
+        return self.step is not None and self.slider_default is not None
 
     def upper(self, provider: str) -> float | None:
         if provider in LOCAL_LIKE_PROVIDERS and self.high_local is not None:
@@ -67,6 +82,7 @@ OPTIONS: dict[str, Option] = {
             high_local=2.0,
             step=0.05,
             slider_default=0.7,
+            flag=True,
         ),
         Option(
             "top_p",
@@ -77,6 +93,7 @@ OPTIONS: dict[str, Option] = {
             low_exclusive=True,
             step=0.05,
             slider_default=1.0,
+            flag=True,
         ),
         Option(
             "max_tokens",
@@ -87,16 +104,20 @@ OPTIONS: dict[str, Option] = {
             step=1,
             slider_default=512,
             slider_high=4096,
+            flag=True,
         ),
-        Option("stop", "stop", "a string or a list of up to 4 strings that end the answer"),
+        Option("stop", "stop", "a string or a list of up to 4 strings that end the answer", flag=True),
         Option(
             "seed",
             "int",
             "random seed, for repeatable sampling where the server supports it",
             low=0,
             high=2**63 - 1,
+            flag=True,
         ),
-        Option("thinking", "bool", "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'"),
+        Option(
+            "thinking", "bool", "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'", flag=True
+        ),
         Option("do_sample", "bool", "GLM: False makes decoding greedy"),
         Option("response_format", "any", "{'type': 'json_object'} (or 'json_object') asks for a JSON answer"),
         Option("tools", "any", "tool definitions, passed through unchanged"),
@@ -151,7 +172,10 @@ OPTIONS: dict[str, Option] = {
     ]
 }
 
-SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens")
+#: Options with a playground slider (and the ones a compare grid may vary), in table order.
+SAMPLING_OPTIONS = tuple(name for name, opt in OPTIONS.items() if opt.slider)
+#: Options with a %%glm flag and a GLMMagics default, in table order.
+FLAG_OPTIONS = tuple(name for name, opt in OPTIONS.items() if opt.flag)
 
 
 def _unknown(name: str) -> InvalidOptionError:

@@ -1,5 +1,10 @@
-"""The %%glm flags, declared once. Sampling flags take their type and help from the options table.
+"""The %%glm flags and the GLMMagics defaults, declared once and generated from the options table.
 
+Every option with ``flag=True`` in ``glm_notebook._options.OPTIONS`` gets, from its table entry:
+a flag (``--top-p`` for ``top_p``; ``--thinking`` / ``--no-thinking`` for a bool; ``--stop``
+repeatable), a configurable trait (``%config GLMMagics.top_p = 0.9``, see ``option_traits``) and
+its place in the request (``options_from``: the flag, else the configured default, else not sent).
+The other flags (model, system, chat, format, ...) are not generation options and are written here.
 ``%%glm?`` shows every flag with its help text (IPython's magic_arguments).
 """
 
@@ -8,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import traitlets
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .._options import OPTIONS
+from .._options import FLAG_OPTIONS, OPTIONS, Option
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -24,15 +30,85 @@ def _number(kind: str, name: str) -> Callable[[str], Any]:
     return parse
 
 
-def sampling_flag(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    opt = OPTIONS[name]
-    return argument(
-        f"--{name.replace('_', '-')}",
-        dest=name,
-        type=_number(opt.kind, name),
-        default=None,
-        help=f"{opt.help} (range: GLM cloud {opt.range_text('zai')}, local {opt.range_text('local')}).",
-    )
+def _help(opt: Option) -> str:
+    if opt.slider:
+        return f"{opt.help} (range: GLM cloud {opt.range_text('zai')}, local {opt.range_text('local')})."
+    return opt.help + "."
+
+
+def option_flags(opt: Option) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """The argparse declarations of one table option (two for a bool: on and off)."""
+    if opt.kind in ("float", "int"):
+        return [
+            argument(
+                opt.flag_name, dest=opt.name, type=_number(opt.kind, opt.name), default=None, help=_help(opt)
+            )
+        ]
+    if opt.kind == "bool":
+        return [
+            argument(
+                opt.flag_name,
+                dest=opt.name,
+                action="store_true",
+                default=None,
+                help=f"send {opt.name}=True: {opt.help}.",
+            ),
+            argument(
+                f"--no-{opt.flag_name[2:]}",
+                dest=opt.name,
+                action="store_false",
+                help=f"send {opt.name}=False.",
+            ),
+        ]
+    if opt.kind == "stop":
+        return [
+            argument(
+                opt.flag_name,
+                dest=opt.name,
+                action="append",
+                default=None,
+                help=f"{opt.help} (repeat the flag for several).",
+            )
+        ]
+    raise TypeError(f"option {opt.name!r} of kind {opt.kind!r} cannot be a flag")
+
+
+def option_traits() -> dict[str, traitlets.TraitType[Any, Any]]:
+    """One configurable default per flag option, None meaning "not sent" (for the GLMMagics class body)."""
+    traits: dict[str, traitlets.TraitType[Any, Any]] = {}
+    for name in FLAG_OPTIONS:
+        opt = OPTIONS[name]
+        help_text = f"Default {name} for %%glm ({opt.help}); None: not sent, the server decides."
+        trait: traitlets.TraitType[Any, Any]
+        if opt.kind == "float":
+            trait = traitlets.Float(None, allow_none=True, help=help_text)
+        elif opt.kind == "int":
+            trait = traitlets.Int(None, allow_none=True, help=help_text)
+        elif opt.kind == "bool":
+            trait = traitlets.Bool(None, allow_none=True, help=help_text)
+        else:  # stop: one string or a list of strings
+            trait = traitlets.Union(
+                [traitlets.Unicode(), traitlets.List(traitlets.Unicode())],
+                default_value=None,
+                allow_none=True,
+                help=help_text,
+            )
+        traits[name] = trait.tag(config=True)
+    return traits
+
+
+def options_from(args: Any, defaults: Any) -> dict[str, Any]:
+    """The request options of one %%glm run: each flag, else ``defaults``' trait, else None (not sent).
+
+    ``--format json`` (or a json format default) asks for a JSON object (``response_format``).
+    """
+    options: dict[str, Any] = {}
+    for name in FLAG_OPTIONS:
+        value = getattr(args, name, None)
+        options[name] = value if value is not None else getattr(defaults, name, None)
+    if (getattr(args, "format", None) or getattr(defaults, "format", None)) == "json":
+        options["response_format"] = {"type": "json_object"}
+    return options
 
 
 def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,22 +121,8 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="model id, e.g. glm-4.7-flash, glm-5 (default: %%config GLMMagics.model).",
         ),
-        sampling_flag("temperature"),
-        sampling_flag("top_p"),
-        sampling_flag("max_tokens"),
-        argument("--seed", type=_number("int", "seed"), default=None, help=OPTIONS["seed"].help + "."),
-        argument(
-            "--stop", action="append", default=None, help="a stop string (repeat the flag for several)."
-        ),
+        *(flag for name in FLAG_OPTIONS for flag in option_flags(OPTIONS[name])),
         argument("--system", "-s", default=None, help="system prompt for this cell."),
-        argument(
-            "--thinking",
-            dest="thinking",
-            action="store_true",
-            default=None,
-            help="turn GLM thinking mode on.",
-        ),
-        argument("--no-thinking", dest="thinking", action="store_false", help="turn GLM thinking mode off."),
         argument(
             "--chat",
             "-c",

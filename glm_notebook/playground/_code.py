@@ -2,9 +2,11 @@
 
 Both send the same request as the playground: values are written with ``repr`` (0.35 stays 0.35,
 0.0 stays 0.0) and an option the playground does not send is left out. The ``%%glm`` line is
-parsed back by the magic's own flag parser in the tests. Two limits, said in the text itself: a
-system prompt with line breaks cannot go on the one ``%%glm`` line (the Python call carries it),
-and a left-out flag falls back to ``%config GLMMagics`` defaults, if you set any.
+parsed back by the magic's own flag parser in the tests. The flags come from the options table
+(``flag=True`` entries, in table order). Limits, said in the text itself: a system prompt with
+line breaks cannot go on the one ``%%glm`` line (the Python call carries it), options without a
+flag are only in the Python call, and a left-out flag falls back to ``%config GLMMagics``
+defaults, if you set any.
 """
 
 from __future__ import annotations
@@ -12,26 +14,36 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-__all__ = ["copy_as_code", "magic_cell", "magic_flags", "python_call"]
+from .._options import FLAG_OPTIONS, OPTIONS
 
-_FLAG_ORDER = ("temperature", "top_p", "max_tokens", "seed")
+__all__ = ["copy_as_code", "flag_words", "magic_cell", "magic_flags", "python_call"]
+
+
+def flag_words(name: str, value: Any) -> list[str]:
+    """The ``%%glm`` flag words that send option ``name`` = ``value`` (read off the options table)."""
+    opt = OPTIONS[name]
+    if value is None:
+        return []
+    if opt.kind == "bool":
+        return [opt.flag_name if value else f"--no-{opt.flag_name[2:]}"]
+    if opt.kind == "stop":
+        words: list[str] = []
+        for s in [value] if isinstance(value, str) else value:
+            words += [opt.flag_name, shlex.quote(s)]
+        return words
+    return [opt.flag_name, repr(value)]
 
 
 def magic_flags(*, model: str | None, system: str | None, options: dict[str, Any]) -> str:
-    """The flags of a ``%%glm`` line for these settings (without ``%%glm`` itself)."""
+    """The flags of a ``%%glm`` line for these settings (without ``%%glm`` itself).
+
+    Options without a flag (e.g. ``top_k``) are carried only by the Python call.
+    """
     flags: list[str] = []
     if model:
         flags += ["--model", shlex.quote(model)]
-    for name in _FLAG_ORDER:
-        value = options.get(name)
-        if value is not None:
-            flags += [f"--{name.replace('_', '-')}", repr(value)]
-    thinking = options.get("thinking")
-    if thinking is not None:
-        flags.append("--thinking" if thinking else "--no-thinking")
-    stop = options.get("stop")
-    for s in [stop] if isinstance(stop, str) else stop or []:
-        flags += ["--stop", shlex.quote(s)]
+    for name in FLAG_OPTIONS:
+        flags += flag_words(name, options.get(name))
     fmt = options.get("response_format")
     if fmt in ("json_object", {"type": "json_object"}):
         flags += ["--format", "json"]
@@ -66,6 +78,10 @@ def copy_as_code(prompt: Any, *, model: str | None, system: str | None, options:
     notes = ["# Or from Python:"] if parts else []
     if system and "\n" in system:
         notes.append("# (the system prompt has line breaks: only this Python call carries it)")
+    flagless = [n for n, v in options.items() if v is not None and n in OPTIONS and not OPTIONS[n].flag]
+    if parts and [n for n in flagless if n != "response_format"]:
+        names = ", ".join(n for n in flagless if n != "response_format")
+        notes.append(f"# ({names}: no %%glm flag, only this Python call carries it)")
     notes.append(python_call(prompt, model=model, system=system, options=options))
     parts.append("\n".join(notes))
     return "\n\n".join(parts)

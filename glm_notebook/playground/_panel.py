@@ -1,7 +1,7 @@
 """ParameterPanel: the controls of the playground and the exact options they stand for.
 
-Owns the sliders (temperature, top_p, max_tokens; bounds, step and start value from
-``slider_spec(name, provider)``, so GLM cloud temperature ends at 1 and local servers at 2), a
+Owns the sliders (one per ``SAMPLING_OPTIONS`` entry of the options table: temperature, top_p,
+max_tokens; bounds, step and start value from ``slider_spec(name, provider)``, so GLM cloud temperature ends at 1 and local servers at 2), a
 "send" checkbox per slider (unchecked: the option is not sent), the model picker (an editable
 Combobox), the thinking choice (not sent / on / off) and the system prompt.
 
@@ -49,14 +49,18 @@ class ParameterPanel(widgets.VBox):
         provider: str,
         model: str | None = None,
         system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
         thinking: bool | None = None,
         models: list[str] | None = None,
+        **start: Any,
     ) -> None:
+        """``start``: a starting value per slider option (``SAMPLING_OPTIONS``; None: the table's)."""
+        unknown = sorted(set(start) - set(SAMPLING_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"ParameterPanel has sliders for {', '.join(SAMPLING_OPTIONS)}, not {', '.join(unknown)}"
+            )
         self.provider = provider
-        starting = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+        starting = {name: start.get(name) for name in SAMPLING_OPTIONS}
         build_options(provider, {**starting, "thinking": thinking})  # out-of-range starts fail here
         self.sliders: dict[str, widgets.FloatSlider | widgets.IntSlider] = {}
         self.send: dict[str, widgets.Checkbox] = {}
