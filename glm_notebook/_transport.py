@@ -1,4 +1,12 @@
-"""The httpx client options under every GLM client: timeouts, pool limits, one shared SSL context."""
+"""The httpx client options under every GLM client: timeouts, pool limits, one shared SSL context,
+and loopback traffic that never goes through a proxy.
+
+httpx reads ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` from the environment and, without a
+matching ``NO_PROXY``, would send requests for 127.0.0.1 (the offline model, the test server, a
+vLLM on this machine) to the proxy, which cannot reach our loopback or answers with its own error
+page. So the loopback hosts are mounted to ``None``: httpx's "no proxy, the client's own
+transport" (the transport the socket tracker in ``_cancel`` wraps, so cancel() stays prompt).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,10 @@ from typing import Any
 import httpx
 
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+# Host patterns (httpx URLPattern syntax, any scheme and port) that always go direct. Other
+# 127.x.y.z addresses cannot be written as a pattern; nothing of ours uses them.
+LOOPBACK_MOUNTS: tuple[str, ...] = ("all://127.0.0.1", "all://localhost", "all://*.localhost", "all://[::1]")
 
 
 @functools.lru_cache(maxsize=4)
@@ -29,4 +41,5 @@ def http_client_options(timeout: float, transport: Any) -> dict[str, Any]:
         "transport": transport,
         "limits": LIMITS,
         "verify": shared_ssl_context(),
+        "mounts": dict.fromkeys(LOOPBACK_MOUNTS),
     }
