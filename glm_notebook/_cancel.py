@@ -11,6 +11,10 @@ touches a connection that another request is using.
 Internals used (httpx 0.27/0.28, httpcore 1.x): ``httpx.Client._transport`` / ``._mounts``,
 ``httpx.HTTPTransport._pool`` and ``httpcore.ConnectionPool._network_backend``, and the
 ``network_stream`` response extension. Everything that touches them is in this module.
+``check_internals()`` says which of them is missing (tests/test_cancel_internals.py runs it against
+the installed httpx); when one is, ``track_sockets`` warns once and leaves the client untracked:
+cancel() then still works once the response headers have arrived (through ``network_stream``),
+but not while a server holds the request.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import contextvars
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpcore
@@ -176,11 +181,56 @@ class _AsyncTrackedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+class InternalsChanged(RuntimeError):
+    """httpx or httpcore no longer has an internal attribute the socket tracker relies on."""
+
+
+def check_internals(http: Any) -> None:
+    """Raise InternalsChanged naming the first internal that ``http`` (an httpx client) lacks.
+
+    Checks exactly the path ``track_sockets`` walks: the client's ``_transport`` and ``_mounts``
+    (a mapping; ``None`` values mean "the client's own transport"), each transport's ``_pool`` and
+    each pool's ``_network_backend`` with a ``connect_tcp``.
+    """
+    where = type(http).__name__
+    for name in ("_transport", "_mounts"):
+        if not hasattr(http, name):
+            raise _changed(f"{where} has no attribute {name!r}")
+    if not isinstance(http._mounts, Mapping):
+        raise _changed(f"{where}._mounts is a {type(http._mounts).__name__}, not a mapping")
+    for transport in (http._transport, *http._mounts.values()):
+        if transport is None:
+            continue
+        kind = type(transport).__name__
+        if not hasattr(transport, "_pool"):
+            raise _changed(f"{kind} (a transport of {where}) has no attribute '_pool'")
+        pool = transport._pool
+        if not hasattr(pool, "_network_backend"):
+            raise _changed(f"{type(pool).__name__} (the pool of {kind}) has no attribute '_network_backend'")
+        backend = pool._network_backend
+        if not hasattr(backend, "connect_tcp"):
+            raise _changed(
+                f"{type(backend).__name__} (the network backend of {type(pool).__name__}) has no "
+                "attribute 'connect_tcp'"
+            )
+
+
+def _changed(what: str) -> InternalsChanged:
+    return InternalsChanged(
+        f"the socket tracker behind cancel() does not fit httpx {httpx.__version__} / httpcore "
+        f"{httpcore.__version__}: {what}. Pin httpx<0.29 / httpcore<2 or update glm_notebook._cancel."
+    )
+
+
+_warned = False
+
+
 def _track(transport: Any, wrapper: Any) -> None:
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is not None and not isinstance(backend, wrapper):
-        pool._network_backend = wrapper(backend)  # type: ignore[union-attr]
+    if transport is None:  # a mount without a proxy: requests use the client's own transport
+        return
+    pool = transport._pool
+    if not isinstance(pool._network_backend, wrapper):
+        pool._network_backend = wrapper(pool._network_backend)
 
 
 def track_sockets(http: httpx.Client | httpx.AsyncClient) -> None:
@@ -189,7 +239,16 @@ def track_sockets(http: httpx.Client | httpx.AsyncClient) -> None:
     Done on the client httpx built (not by passing transport=, which would turn off the proxies
     httpx reads from the environment). Elsewhere cancel() falls back to the response's socket.
     """
+    global _warned
+    try:
+        check_internals(http)
+    except InternalsChanged as exc:
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"{exc} Until then cancel() waits for the server's first byte.", RuntimeWarning, stacklevel=3
+            )
+        return
     wrapper = _AsyncTrackedBackend if isinstance(http, httpx.AsyncClient) else _TrackedBackend
-    transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
-    for transport in transports:
+    for transport in (http._transport, *http._mounts.values()):
         _track(transport, wrapper)
