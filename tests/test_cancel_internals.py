@@ -50,7 +50,9 @@ def _fake(missing: str) -> SimpleNamespace:
     backend = SimpleNamespace(connect_tcp=lambda *a, **k: None)
     pool = SimpleNamespace(_network_backend=backend)
     transport = SimpleNamespace(_pool=pool)
-    http = SimpleNamespace(_transport=transport, _mounts={"all://": None, "https://": SimpleNamespace(_pool=pool)})
+    http = SimpleNamespace(
+        _transport=transport, _mounts={"all://": None, "https://": SimpleNamespace(_pool=pool)}
+    )
     target = {"_transport": http, "_mounts": http, "_pool": transport, "_network_backend": pool}
     if missing == "connect_tcp":
         del backend.connect_tcp

@@ -44,7 +44,9 @@ class RecordingProxy:
                 conn.settimeout(2.0)
                 try:
                     self.seen.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\nConnection: close\r\n\r\nproxy")
+                    conn.sendall(
+                        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 5\r\nConnection: close\r\n\r\nproxy"
+                    )
                 except OSError:
                     pass
 
@@ -73,7 +75,10 @@ def test_chat_and_models_on_loopback_go_direct(proxy, glm_server, host) -> None:
     with glm.GLMClient(base_url=_on(host, glm_server), api_key=KEY, max_retries=0, timeout=10) as client:
         assert client.chat("hi").text == "straight to the server"
         assert client.models()  # a GET too
-    assert [r.path for r in glm_server.requests][-2:] == ["/api/paas/v4/chat/completions", "/api/paas/v4/models"]
+    assert [r.path for r in glm_server.requests][-2:] == [
+        "/api/paas/v4/chat/completions",
+        "/api/paas/v4/models",
+    ]
     assert proxy.seen == []
 
 
