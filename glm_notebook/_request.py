@@ -1,16 +1,48 @@
-"""Turning a prompt and options into the exact request: messages, JSON payload, headers, URL."""
+"""Turning a prompt and options into the exact request: messages, JSON payload, headers, URL.
+
+The API key lives only in the ``Authorization`` header of a ``RequestHeaders``; neither it nor
+``PreparedRequest`` shows the key in ``repr``/``str``, so a traceback printed with its frames'
+locals (pytest ``--showlocals``, rich, Sentry) never carries it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidOptionError
 from ._options import build_options
+from ._settings import mask_key
 from ._version import USER_AGENT
 
 Prompt = str | Sequence[dict[str, Any]]
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with the credentials shown as ``Bearer sk-…abcd`` (for reprs and messages)."""
+    shown = {}
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            scheme, _, secret = value.partition(" ")
+            value = f"{scheme} {mask_key(secret)}" if secret else mask_key(value)
+        shown[name] = value
+    return shown
+
+
+class RequestHeaders(dict[str, str]):
+    """The headers of one request, a plain dict for httpx; ``repr``/``str`` mask the credentials.
+
+    (rich's pretty-printer also uses this ``__repr__``: it honours a dict subclass's own repr.)
+    """
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({masked_headers(self)!r})"
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -20,6 +52,13 @@ class PreparedRequest:
     url: str
     payload: dict[str, Any]
     headers: dict[str, str]
+
+    def __repr__(self) -> str:
+        # The payload is shown (it has no secret); the headers only masked, whatever their type.
+        return (
+            f"PreparedRequest(url={self.url!r}, payload={self.payload!r}, "
+            f"headers={masked_headers(self.headers)!r})"
+        )
 
 
 def build_messages(prompt: Prompt, system: str | None = None) -> list[dict[str, Any]]:
@@ -62,12 +101,15 @@ def assemble_payload(
     return {"model": model, "messages": messages, **fields, "stream": True}
 
 
-def build_headers(api_key: str | None) -> dict[str, str]:
-    headers = {
-        "Accept": "text/event-stream",
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-    }
+def build_headers(api_key: str | None) -> RequestHeaders:
+    """The headers of a chat request; ``Authorization`` only when there is a key."""
+    headers = RequestHeaders(
+        {
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+    )
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     return headers

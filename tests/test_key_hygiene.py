@@ -1,0 +1,110 @@
+"""The API key never shows in a repr, a str or a traceback printed with its frames' locals.
+
+pytest ``--showlocals``, rich and Sentry print every local of every frame of a traceback. A 401
+(wrong key) is exactly when a user pastes such a traceback into an issue, so each test renders
+one with ``capture_locals=True`` and looks for the key in it.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import pytest
+
+import glm_notebook as glm
+from glm_notebook._endpoint import Endpoint
+from glm_notebook._request import PreparedRequest, build_headers
+from glm_notebook.testing import Fault, Reply
+
+# Module constants, not locals: a local holding the key would put it in the test's own frame.
+KEY = "sk-hygiene-SECRET-0123456789-wxyz"
+SECRET_PART = "SECRET-0123456789"
+
+
+def rendered(exc: BaseException) -> str:
+    return "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+
+
+def assert_no_key(text: str) -> None:
+    assert SECRET_PART not in text and KEY not in text
+
+
+def make_client(server, cls=glm.GLMClient, **kw):
+    return cls(provider="openai-compatible", base_url=server.base_url, api_key=KEY, max_retries=0, **kw)
+
+
+def test_a_401_on_chat_renders_without_the_key(glm_server) -> None:
+    glm_server.enqueue(Fault.auth())
+    client = make_client(glm_server)
+    with pytest.raises(glm.AuthenticationError) as caught:
+        client.chat("hi")
+    text = rendered(caught.value)
+    assert "client = GLMClient(" in text  # the locals were rendered
+    assert_no_key(text)
+
+
+def test_a_401_while_streaming_renders_without_the_key(glm_server) -> None:
+    glm_server.enqueue(Fault.auth())
+    client = make_client(glm_server)
+    with pytest.raises(glm.AuthenticationError) as caught:
+        with client.stream("hi") as stream:
+            for _event in stream:
+                pass
+    text = rendered(caught.value)
+    assert "stream = " in text
+    assert_no_key(text)
+    assert_no_key(repr(stream) + str(stream) + repr(stream.result))
+
+
+def test_a_wrong_key_on_models_renders_without_the_key(glm_server) -> None:
+    glm_server.api_key = "sk-the-right-key-9999"  # ours is wrong: 401 on GET /models
+    client = make_client(glm_server)
+    with pytest.raises(glm.AuthenticationError) as caught:
+        client.models()
+    assert_no_key(rendered(caught.value))
+
+
+def test_a_connection_error_renders_without_the_key(glm_server) -> None:
+    glm_server.enqueue(Fault.drop())
+    client = make_client(glm_server)
+    with pytest.raises(glm.GLMError) as caught:
+        client.chat("hi")
+    assert_no_key(rendered(caught.value))
+
+
+async def test_a_401_on_the_async_client_renders_without_the_key(glm_server) -> None:
+    glm_server.enqueue(Fault.auth(), Fault.auth())
+    async with make_client(glm_server, glm.AsyncGLMClient) as client:
+        with pytest.raises(glm.AuthenticationError) as caught:
+            await client.chat("hi")
+        assert_no_key(rendered(caught.value))
+        with pytest.raises(glm.AuthenticationError) as caught:
+            async with client.stream("hi") as stream:
+                async for _event in stream:
+                    pass
+        assert_no_key(rendered(caught.value))
+        assert_no_key(repr(stream) + repr(client))
+
+
+def test_no_object_that_holds_the_key_shows_it(glm_server) -> None:
+    glm_server.enqueue(Reply(text="ok"))
+    client = make_client(glm_server)
+    stream = client.stream("hi")
+    request = stream._request
+    assert request.headers["Authorization"] == f"Bearer {KEY}"  # it is there, for httpx
+    holders = [
+        client,
+        client.settings,
+        Endpoint(client.settings),
+        request,
+        request.headers,
+        PreparedRequest(url="u", payload={}, headers={"Authorization": f"Bearer {KEY}"}),
+        build_headers(KEY),
+        stream,
+    ]
+    for holder in holders:
+        assert_no_key(repr(holder))
+        assert_no_key(str(holder))
+    assert "sk-…wxyz" in repr(request) and "sk-…wxyz" in repr(client)  # masked, still recognisable
+    stream.until_done()
+    assert_no_key(repr(stream.result))
