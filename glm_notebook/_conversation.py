@@ -2,6 +2,9 @@
 
 Re-running a cell replaces that cell's earlier turn (and keeps its place in the history) instead
 of appending a duplicate; a turn without a cell id (plain Python, terminal IPython) is appended.
+Re-running an *earlier* cell drops the turns after it: they answered the old version, and the
+re-run was asked without them. ``record`` returns how many it dropped, so the magic says so.
+Looking a conversation up (``find``) never creates it; only asking in it (``get``) does.
 """
 
 from __future__ import annotations
@@ -43,18 +46,20 @@ class Conversation:
         out.append({"role": "user", "content": prompt})
         return out
 
-    def record(self, user: str, assistant: str, *, key: str | None = None) -> None:
+    def record(self, user: str, assistant: str, *, key: str | None = None) -> int:
         """Store a turn; a turn with the key of an earlier one replaces it and drops later turns.
 
         Dropping the later turns keeps the history consistent with what the model saw: they were
-        answered in the context of the old turn.
+        answered in the context of the old turn. Returns the number of turns dropped.
         """
         key = key or f"anon-{next(_anonymous)}"
         for i, t in enumerate(self.turns):
             if t.key == key:
+                dropped = len(self.turns) - i - 1
                 self.turns[i:] = [Turn(key, user, assistant)]
-                return
+                return dropped
         self.turns.append(Turn(key, user, assistant))
+        return 0
 
     def clear(self) -> None:
         self.turns.clear()
@@ -67,9 +72,14 @@ class ConversationStore:
         self._conversations: dict[str, Conversation] = {}
 
     def get(self, name: str) -> Conversation:
+        """The conversation ``name``, created empty if there is none (for asking in it)."""
         if name not in self._conversations:
             self._conversations[name] = Conversation(name)
         return self._conversations[name]
+
+    def find(self, name: str) -> Conversation | None:
+        """The conversation ``name``, or None: looking never creates one (``%glm history TYPO``)."""
+        return self._conversations.get(name)
 
     def names(self) -> list[str]:
         return list(self._conversations)

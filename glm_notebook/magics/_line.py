@@ -1,15 +1,14 @@
-"""The %glm sub-commands (config, models, reset, history, usage, help) and session usage totals."""
+"""The %glm sub-commands: config, models, reset, history, usage, help (usage totals: ``_run``)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
+from .._conversation import Conversation
 from .._errors import GLMError
-from .._types import ChatResult
+from .._options import FLAG_OPTIONS
 
 if TYPE_CHECKING:
     from ._magics import GLMMagics
@@ -27,32 +26,6 @@ Keys: set ZHIPUAI_API_KEY (bigmodel) or ZAI_API_KEY (z.ai), in the environment o
 with no key, the offline model answers."""
 
 
-@dataclass
-class SessionUsage:
-    """Requests and tokens this session, per model (tokens only when the server reported them)."""
-
-    requests: int = 0
-    failed: int = 0
-    stopped: int = 0
-    by_model: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
-
-    def record(self, result: ChatResult, error: GLMError | None) -> None:
-        self.requests += 1
-        self.failed += error is not None
-        self.stopped += result.stopped
-        counts = self.by_model[result.model or "?"]
-        counts[0] += 1
-        if result.usage:
-            counts[1] += result.usage.prompt_tokens
-            counts[2] += result.usage.completion_tokens
-
-    def report(self) -> str:
-        lines = [f"{self.requests} requests this session ({self.failed} failed, {self.stopped} stopped)"]
-        for model, (n, prompt, completion) in self.by_model.items():
-            lines.append(f"  {model}: {n} requests, {prompt} prompt + {completion} completion tokens")
-        return "\n".join(lines)
-
-
 class LineCommands:
     """Dispatch for ``%glm <command>``."""
 
@@ -68,7 +41,7 @@ class LineCommands:
         print(HELP)
 
     def cmd_config(self, rest: str) -> None:
-        client = self.magics._client()
+        client = self.magics.shared_client()
         s = client.settings
         m = self.magics
         base = s.base_url or "(offline model, started on first use)"
@@ -76,16 +49,14 @@ class LineCommands:
             f"provider  {s.provider}\nbase URL  {base}\nmodel     {m.model or s.model or '(server default)'}"
         )
         print(f"API key   {s.masked_key}")
-        defaults = {
-            n: getattr(m, n) for n in ("temperature", "top_p", "max_tokens", "system", "thinking", "format")
-        }
+        defaults = {n: getattr(m, n) for n in (*FLAG_OPTIONS, "system", "format")}
         print("defaults  " + ", ".join(f"{k}={v!r}" for k, v in defaults.items() if v is not None))
         print(
             "change    %config GLMMagics.<name> = value  |  keys: ZHIPUAI_API_KEY, ZAI_API_KEY, GLM_BASE_URL"
         )
 
     def cmd_models(self, rest: str) -> None:
-        client = self.magics._client()
+        client = self.magics.shared_client()
         try:
             names = client.models()
         except GLMError as exc:
@@ -93,19 +64,31 @@ class LineCommands:
         print("\n".join(names) if names else "The server lists no models.")
 
     def cmd_reset(self, rest: str) -> None:
+        if rest:
+            self._conversation(rest)  # a typo is said, not "cleared"
         self.magics.conversations.reset(rest or None)
         print(f"Conversation {rest!r} cleared." if rest else "All conversations cleared.")
 
     def cmd_history(self, rest: str) -> None:
         store = self.magics.conversations
-        names = [rest] if rest else store.names()
-        if not names:
+        conversations = [self._conversation(rest)] if rest else [store.get(n) for n in store.names()]
+        if not conversations:
             print("No conversations yet: use %%glm --chat NAME.")
-        for name in names:
-            turns = store.get(name).turns
-            print(f"== {name} ({len(turns)} turns)")
+        for conversation in conversations:
+            turns = conversation.turns
+            print(f"== {conversation.name} ({len(turns)} turns)")
             for t in turns:
                 print(f"user: {t.user}\nassistant: {t.assistant}\n")
+
+    def _conversation(self, name: str) -> Conversation:
+        """The conversation called ``name``; a name never used is a UsageError (nothing is created)."""
+        conversation = self.magics.conversations.find(name)
+        if conversation is None:
+            known = ", ".join(repr(n) for n in self.magics.conversations.names()) or "none yet"
+            raise UsageError(
+                f"No conversation named {name!r} (known: {known}); start one with %%glm --chat {name}."
+            )
+        return conversation
 
     def cmd_usage(self, rest: str) -> None:
         print(self.magics.usage.report())

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Unicode
 
 from .._conversation import ConversationStore
 from .._errors import GLMError
-from .._types import ChatResult
-from ._args import FORMATS, glm_arguments
-from ._line import LineCommands, SessionUsage
+from ._args import FORMATS, glm_arguments, option_traits
+from ._args import options_from as _options_from
+from ._line import LineCommands
+from ._run import AnswerRun, AnswerView, SessionUsage, TerminalView, needs_start, stop_button
+
+if TYPE_CHECKING:
+    from .._client import GLMClient
 
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
@@ -83,13 +87,9 @@ class GLMMagics(Magics):
         allow_none=True,
         help="Model for %%glm when --model is not given (None: the provider's default).",
     ).tag(config=True)
-    temperature = Float(
-        None, allow_none=True, help="Default temperature (None: not sent, the server decides)."
-    ).tag(config=True)
-    top_p = Float(None, allow_none=True, help="Default top_p (None: not sent).").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help="Default max_tokens (None: not sent).").tag(config=True)
+    # temperature, top_p, max_tokens, seed, stop, thinking: one trait per flag option of the table.
+    vars().update(option_traits())
     system = Unicode(None, allow_none=True, help="Default system prompt.").tag(config=True)
-    thinking = Bool(None, allow_none=True, help="Default thinking mode (None: not sent).").tag(config=True)
     format = Enum(list(FORMATS), default_value="markdown", help="Default output format.").tag(config=True)
     interpolate = Bool(False, help="Fill {name} from the user namespace without --vars.").tag(config=True)
     display_mode = Enum(
@@ -147,19 +147,10 @@ class GLMMagics(Magics):
 
     def options_from(self, args: Any) -> dict[str, Any]:
         """The request options: flags, else configured defaults; None means not sent."""
+        return _options_from(args, self)
 
-        def pick(name: str) -> Any:
-            value = getattr(args, name, None)
-            return value if value is not None else getattr(self, name, None)
-
-        options = {name: pick(name) for name in ("temperature", "top_p", "max_tokens", "thinking")}
-        options["seed"] = args.seed
-        options["stop"] = args.stop
-        if (args.format or self.format) == "json":
-            options["response_format"] = {"type": "json_object"}
-        return options
-
-    def run_prompt(self, args: Any, prompt: str) -> ChatResult | None:
+    def run_prompt(self, args: Any, prompt: str) -> None:
+        """Run one prompt with parsed flags: an answer, a playground (--tune) or a grid (--compare)."""
         if not prompt.strip():
             raise UsageError(
                 "The cell is empty: write your prompt under the %%glm line, e.g.\n"
@@ -167,11 +158,12 @@ class GLMMagics(Magics):
             )
         if args.new and not args.chat:
             raise UsageError("--new starts a conversation afresh: use it with --chat NAME.")
+        check_variable_name(args.out)
         prompt = prompt.lstrip("\n").rstrip()  # the cell's trailing newline is not part of the question
         if args.vars or self.interpolate:
             prompt = _fill_placeholders(prompt, self.shell.user_ns)
         options = self.options_from(args)
-        client = self._client()
+        client = self.shared_client()
         from .._options import build_options
 
         try:
@@ -179,10 +171,14 @@ class GLMMagics(Magics):
         except GLMError as exc:
             raise UsageError(str(exc)) from None
         if args.tune or args.compare:
-            return self._interactive(args, prompt, options)
+            from ._bridge import run_interactive
+
+            run_interactive(self, args, prompt, options)
+            return
 
         model = args.model or self.model
         system = args.system if args.system is not None else self.system
+        fmt = args.format or self.format
         conversation = None
         messages: Any = prompt
         cell_id = self.current_cell_id
@@ -191,16 +187,21 @@ class GLMMagics(Magics):
             if args.new:
                 conversation.clear()
             messages = conversation.messages(prompt, replacing=cell_id)
-        try:
-            stream = client.stream(messages, model=model, system=system, **options)
-        except GLMError as exc:
-            raise UsageError(str(exc)) from None
-        result, error = self._show(stream, client, plain_text=(args.format or self.format) == "text")
-        self.usage.record(result, error)
-        self._store(result, args.out)
+        run = AnswerRun(
+            lambda: client.stream(messages, model=model, system=system, **options),
+            self.answer_view(client, model, plain_text=fmt == "text"),
+            usage=self.usage,
+            on_end=lambda ended: self.store_result(ended.result, args.out),
+            starting=needs_start(client),
+        )
+        result = run.run()  # a kernel interrupt re-raises here, after _glm holds the partial answer
+        error = run.error
+        if error is not None and not isinstance(error, GLMError):
+            raise error  # our bug, not the API's answer: keep its traceback
         if conversation is not None and error is None and not result.stopped:
-            conversation.record(prompt, result.text, key=cell_id)
-        fmt = args.format or self.format
+            dropped = conversation.record(prompt, result.text, key=cell_id)
+            if dropped:
+                print(_dropped_note(conversation.name, dropped))
         if error is None and fmt == "code" and result.text:
             self.shell.set_next_input(extract_code(result.text), replace=False)
         if error is None and fmt == "json":
@@ -210,9 +211,11 @@ class GLMMagics(Magics):
                 print(f"The answer is not valid JSON ({exc}); the text is in _glm.text.")
         if error is not None and self.raise_errors:
             raise error
-        return None
 
-    def _client(self) -> Any:
+    # -- what the line commands and the --tune / --compare bridge use ---------------------------
+
+    def shared_client(self) -> GLMClient:
+        """The shared client (``glm.get_client()``); a configuration problem is a UsageError."""
         from .._client import get_client
 
         try:
@@ -220,44 +223,44 @@ class GLMMagics(Magics):
         except GLMError as exc:
             raise UsageError(str(exc)) from None
 
-    def _use_widgets(self) -> bool:
+    def use_widgets(self) -> bool:
+        """True when answers go to a live widget (a kernel with a front end), False for stdout."""
         if self.display_mode != "auto":
-            return self.display_mode == "widget"
+            return bool(self.display_mode == "widget")
         return type(self.shell).__name__ == "ZMQInteractiveShell"
 
-    def _show_stop_button(self) -> bool:
-        """Show Stop from the start only when configured "always". In "auto" the view shows it once
-        the browser's greeting has reached the kernel while the cell is busy, i.e. once a click
-        is known to arrive in time (ipykernel >= 7 subshells); until then it says to interrupt."""
-        return self.stop_button == "always"
+    def answer_view(self, client: GLMClient, model: str | None, *, plain_text: bool) -> AnswerView:
+        """Where one %%glm answer is shown: a live view below the cell, or stdout."""
+        if not self.use_widgets():
+            return TerminalView(offline=client.is_offline)
+        from ._live import LiveView
 
-    def _show(self, stream: Any, client: Any, *, plain_text: bool) -> tuple[ChatResult, GLMError | None]:
-        from ._run import run_in_terminal, run_in_view
-
-        offline = client.is_offline
-        if not self._use_widgets():
-            return run_in_terminal(stream, offline=offline)
-        model_name = stream.result.model or client.model or ""
-        return run_in_view(
-            stream,
-            model_name=model_name,
-            offline=offline,
-            show_stop_button=self._show_stop_button(),
-            auto_stop_button=self.stop_button == "auto",
+        return LiveView.show(
+            model_name=model or client.model or "",
+            offline=client.is_offline,
+            stop=stop_button(self.stop_button, cell_busy=True),
             plain_text=plain_text,
         )
 
-    def _store(self, result: ChatResult, out: str | None) -> None:
-        self.shell.user_ns["_glm"] = result
+    def store_result(self, value: object, out: str | None) -> None:
+        """``_glm`` (and ``--out VAR``) hold ``value``: a ChatResult, or a compare's list of them."""
+        self.shell.user_ns["_glm"] = value
         if out:
-            if not out.isidentifier():
-                raise UsageError(f"--out needs a Python variable name, got {out!r}.")
-            self.shell.user_ns[out] = result
+            self.shell.user_ns[out] = value
 
-    def _interactive(self, args: Any, prompt: str, options: dict[str, Any]) -> None:
-        from ..playground import run_from_magic
 
-        return run_from_magic(self, args, prompt, options)
+def check_variable_name(out: str | None) -> None:
+    """``--out VAR`` must name a Python variable; said before anything is sent."""
+    if out and not out.isidentifier():
+        raise UsageError(f"--out needs a Python variable name, got {out!r}.")
+
+
+def _dropped_note(name: str, dropped: int) -> str:
+    turns = "turn" if dropped == 1 else "turns"
+    return (
+        f"Note: this cell's earlier turn in conversation {name!r} was replaced and the {dropped} later "
+        f"{turns} dropped (they answered the old version); %glm history {name} shows what is kept."
+    )
 
 
 _LINE_FLAG = re.compile(r"\s*(--?[A-Za-z][\w-]*)")

@@ -1,16 +1,20 @@
 """``compare()``: one prompt under a grid of settings, every panel streaming at the same time.
 
-Owns the concurrent run and what the notebook keeps of it. The panels stream through an
-``AsyncGLMClient`` (built with the shared client's provider, base URL, key, model, timeout and
-retries) on an event loop in a background thread, since the kernel's own loop is already running.
-The calling thread waits, so "Run All" moves on only when every panel has ended; a kernel interrupt
-cancels every stream (their connections close), keeps the partial texts and is re-raised.
+Owns the concurrent run and what the notebook keeps of it. Each panel is one ``AnswerRun``
+(``magics/_run``: stream, view, stop, result, usage), streamed through
+``AsyncGLMClient.from_client(client)``: the caller's settings, endpoint, retry policy and
+transport, on an event loop in a background thread, since the kernel's own loop is already
+running. The calling thread waits, so "Run All" moves on only when every panel has ended; a kernel
+interrupt cancels every panel (their connections close), keeps the partial texts and is re-raised.
 
 Each panel gets its own StreamView and status line in a GridBox. A failing panel shows its own
 error line and the others carry on; 429s are retried per panel, as the client always does. When all
 have ended, the grid is replaced (``update_display``) by a static Markdown copy: a headed section per
 setting with the answer, any error and the status line, built from ``static_bundle`` so model
 output is neutralised. Without a widget front end each panel's answer is printed in grid order.
+
+``compare()`` takes every table option by keyword: the slider options (``SAMPLING_OPTIONS``) may be
+lists to vary, every other option goes unchanged into every request.
 """
 
 from __future__ import annotations
@@ -19,51 +23,48 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 from .._errors import GLMError
+from .._options import SAMPLING_OPTIONS
 from .._types import ChatResult
+from ..magics._run import AnswerRun, SessionUsage, StopButton, needs_start, stop_button
 from ._compare_output import compare_bundle, panel_text
 from ._grid import GridSetting, grid_settings
 
-__all__ = ["CompareRun", "compare"]
+if TYPE_CHECKING:
+    from .._async_client import AsyncChatStream, AsyncGLMClient
+    from .._client import GLMClient
+
+__all__ = ["CompareRun", "Panel", "compare", "prepare_compare"]
 
 _MODES = ("auto", "widget", "text", "none")
 
 
 @dataclass
 class Panel:
-    """One setting of the grid while it runs: its view, stream, result and error."""
+    """One setting of the grid and the AnswerRun that answers it."""
 
     setting: GridSetting
-    result: ChatResult = field(default_factory=ChatResult)
-    error: BaseException | None = None
-    view: Any = None
-    stream: Any = None
-    done: threading.Event = field(default_factory=threading.Event)
-    _cancelled: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    run: AnswerRun
 
-    def attach(self, stream: Any) -> None:
-        with self._lock:
-            self.stream = stream
-            cancelled = self._cancelled
-        if cancelled:
-            stream.cancel()
+    @property
+    def result(self) -> ChatResult:
+        return self.run.result
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.run.error
+
+    @property
+    def done(self) -> threading.Event:
+        return self.run.done
 
     def cancel(self) -> None:
         """Stop this panel from any thread: its connection is shut down at once."""
-        with self._lock:
-            self._cancelled = True
-            stream = self.stream
-        if stream is not None:
-            stream.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
+        self.run.cancel()
 
 
 def _auto_mode() -> str:
@@ -83,14 +84,15 @@ class CompareRun:
         prompt: Any,
         settings: Sequence[GridSetting],
         *,
-        client: Any,
+        client: GLMClient,
         model: str | None = None,
         system: str | None = None,
         mode: str = "auto",
         concurrency: int = 8,
-        show_stop_button: bool = False,
+        stop: StopButton | None = None,
         plain_text: bool = False,
-        out: Any = None,
+        out: IO[str] | None = None,
+        usage: SessionUsage | None = None,
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"display must be one of {', '.join(_MODES)}, got {mode!r}")
@@ -100,15 +102,24 @@ class CompareRun:
         self.system = system
         self.mode = _auto_mode() if mode == "auto" else mode
         self.concurrency = max(1, int(concurrency))
-        self.show_stop_button = show_stop_button
+        self.stop = stop if stop is not None else stop_button(cell_busy=True)
         self.plain_text = plain_text
         self.out = out if out is not None else sys.stdout
-        self.offline = bool(getattr(client, "is_offline", False))
-        self.panels = [Panel(s) for s in settings]
+        self.offline = bool(client.is_offline)
         self.elapsed = 0.0
-        self._cancelled = threading.Event()
+        self._aclient: AsyncGLMClient | None = None
+        self._client_error: GLMError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._views: list[Any] = []
+        self._grid: Any = None
+        self._finished = threading.Event()  # set when the event loop thread is done
+        starting = needs_start(client)
+        self.panels = [Panel(s, AnswerRun(self._opener(s), usage=usage, starting=starting)) for s in settings]
+
+    def results(self) -> list[ChatResult]:
+        """Every panel's result so far, in grid order."""
+        return [p.result for p in self.panels]
 
     # -- the public flow ------------------------------------------------------------------------
 
@@ -123,137 +134,119 @@ class CompareRun:
         interrupted = False
         printed = 0
         try:
-            while worker.is_alive():
-                worker.join(0.05)
+            while not self._finished.wait(0.05):
                 printed = self._print_ready(printed)
         except KeyboardInterrupt:
             interrupted = True
             self.cancel()
-            self._join_after_cancel(worker)
+            self._wait_after_cancel()
         self.elapsed = time.monotonic() - started
-        for panel in self.panels:
-            if not panel.done.is_set() and not panel.result.complete:
-                panel.result.stopped = True
+        if not self._finished.is_set():  # stuck past every cancel: end the panels here (once each)
+            for panel in self.panels:
+                panel.run.end()
         if self.mode == "text":
             self._print_ready(printed, final=True)
         elif self.mode == "widget":
             self._show_static(handle)
-        return [p.result for p in self.panels], interrupted
+        return self.results(), interrupted
 
     def cancel(self) -> None:
         """Stop every panel (thread-safe)."""
-        self._cancelled.set()
         for panel in self.panels:
             panel.cancel()
 
-    def _join_after_cancel(self, worker: threading.Thread) -> None:
-        worker.join(2.0)
+    def _wait_after_cancel(self) -> None:
+        # An Event, not Thread.join: a join interrupted by Ctrl-C can report a live thread as ended.
+        if self._finished.wait(2.0):
+            return
         loop = self._loop
-        if worker.is_alive() and loop is not None and not loop.is_closed():
+        if loop is not None and not loop.is_closed():
             # Streams blocked somewhere a socket shutdown does not reach: cancel their tasks.
             try:
                 loop.call_soon_threadsafe(lambda: [t.cancel() for t in self._tasks])
             except RuntimeError:
                 pass
-            worker.join(2.0)
+            self._finished.wait(2.0)
 
     # -- the event loop thread ------------------------------------------------------------------
 
     def _thread_main(self) -> None:
-        asyncio.run(self._run_all())
+        try:
+            asyncio.run(self._run_all())
+        finally:
+            self._finished.set()
 
-    def _async_client(self) -> Any:
+    def _async_client(self) -> AsyncGLMClient:
+        """An async client on the caller's client: its settings, endpoint, retries and transport."""
         from .._async_client import AsyncGLMClient
 
-        c = self.client
+        from_client = getattr(AsyncGLMClient, "from_client", None)
+        if from_client is not None:
+            client: AsyncGLMClient = from_client(self.client)
+            return client
+        c = self.client  # TODO(issue 9): until the engine's from_client lands
         s = c.settings
-        policy = getattr(c, "retry_policy", None)
         return AsyncGLMClient(
             api_key=s.api_key,
             base_url=s.base_url,
             provider=s.provider,
             model=s.model,
-            timeout=getattr(c, "timeout", 60.0),
-            max_retries=getattr(c, "max_retries", 3),
-            retry_deadline=getattr(policy, "deadline_s", None),
+            timeout=c.timeout,
+            max_retries=c.max_retries,
+            retry_deadline=c.retry_policy.deadline_s,
         )
+
+    def _opener(self, setting: GridSetting) -> Callable[[], AsyncChatStream]:
+        def open_stream() -> AsyncChatStream:
+            if self._aclient is None:
+                raise self._client_error or RuntimeError("compare: the async client is not open")
+            return self._aclient.stream(self.prompt, model=self.model, system=self.system, **setting.options)
+
+        return open_stream
 
     async def _run_all(self) -> None:
         self._loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(self.concurrency)
         try:
-            aclient = self._async_client()
+            self._aclient = self._async_client()
         except GLMError as exc:
-            for panel in self.panels:
-                self._end_panel(panel, exc)
+            self._client_error = exc  # every panel shows it as its error line
+            await asyncio.gather(*(self._run_panel(gate, p) for p in self.panels), return_exceptions=True)
             return
-        async with aclient:
-            self._tasks = [asyncio.ensure_future(self._run_panel(aclient, gate, p)) for p in self.panels]
+        async with self._aclient:
+            self._tasks = [asyncio.ensure_future(self._run_panel(gate, p)) for p in self.panels]
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run_panel(self, aclient: Any, gate: asyncio.Semaphore, panel: Panel) -> None:
-        error: BaseException | None = None
+    async def _run_panel(self, gate: asyncio.Semaphore, panel: Panel) -> None:
         try:
             async with gate:
-                if self._cancelled.is_set():
-                    panel.result.stopped = True
-                    return
-                stream = aclient.stream(
-                    self.prompt, model=self.model, system=self.system, **panel.setting.options
-                )
-                panel.result = stream.result
-                panel.attach(stream)
-                async with stream:
-                    async for event in stream:
-                        if panel.view is not None:
-                            panel.view.feed(event)
-                panel.result = stream.result
-        except GLMError as exc:
-            error = exc
-        except asyncio.CancelledError:
-            panel.result.stopped = True
-        except Exception as exc:  # noqa: BLE001 - one broken panel must not stop the others
-            error = exc
+                await panel.run.run_async()
         finally:
-            self._end_panel(panel, error)
-
-    def _end_panel(self, panel: Panel, error: BaseException | None) -> None:
-        panel.error = error
-        if error is not None and panel.result.error is None and isinstance(error, Exception):
-            panel.result.error = error
-        if panel.view is not None:
-            try:
-                panel.view.finish(panel.result, error)
-            except Exception:  # noqa: BLE001 - the view is cosmetic; the result is what matters
-                pass
-        panel.done.set()
+            panel.run.end()  # a panel cancelled while waiting for its turn ends too (stopped)
 
     # -- the notebook ---------------------------------------------------------------------------
 
     def _model_name(self) -> str:
-        return self.model or getattr(self.client, "model", None) or ""
+        return self.model or self.client.model or ""
 
     def _show_live(self) -> Any:
         import ipywidgets as widgets
         from IPython.display import display
 
+        from ..magics._live import LiveView
         from ..widgets import StreamView
 
-        views = []
         for panel in self.panels:
             view = StreamView(
                 model_name=self._model_name(), offline=self.offline, title=panel.setting.label()
             )
-            view.show_stop_button = self.show_stop_button
-            view.on_stop(panel.cancel)
-            panel.view = view
-            views.append(view)
-        columns = "repeat(auto-fill, minmax(320px, 1fr))" if len(views) > 1 else "1fr"
-        grid = widgets.GridBox(
-            views, layout=widgets.Layout(grid_template_columns=columns, grid_gap="8px 12px")
+            panel.run.show_in(LiveView(view, stop=self.stop))
+            self._views.append(view)
+        columns = "repeat(auto-fill, minmax(320px, 1fr))" if len(self._views) > 1 else "1fr"
+        self._grid = widgets.GridBox(
+            self._views, layout=widgets.Layout(grid_template_columns=columns, grid_gap="8px 12px")
         )
-        self._grid = grid
-        return display(grid, display_id=True)
+        return display(self._grid, display_id=True)
 
     def _show_static(self, handle: Any) -> None:
         bundle = self.static_bundle()
@@ -263,12 +256,10 @@ class CompareRun:
             if handle is not None:
                 handle.update(bundle, raw=True)
         finally:
-            for panel in self.panels:
-                if panel.view is not None:
-                    panel.view.close()
-            grid = getattr(self, "_grid", None)
-            if grid is not None:
-                grid.close()
+            for view in self._views:
+                view.close()
+            if self._grid is not None:
+                self._grid.close()
 
     def static_bundle(self) -> dict[str, str]:
         """The saved copy: a headed section per setting (answer, error, status), in grid order."""
@@ -295,37 +286,37 @@ class CompareRun:
 def compare(
     prompt: Any,
     *,
-    temperature: Any = None,
-    top_p: Any = None,
-    max_tokens: Any = None,
     samples: int = 1,
     model: str | None = None,
     system: str | None = None,
-    client: Any = None,
+    client: GLMClient | None = None,
     display: str = "auto",
     concurrency: int = 8,
-    **fixed: Any,
+    **options: Any,
 ) -> list[ChatResult]:
     """Ask ``prompt`` under every combination of the given values, all panels streaming at once.
 
-    ``temperature``, ``top_p`` and ``max_tokens`` take a value or a list; their cartesian product,
-    each setting repeated ``samples`` times, is the grid (the first listed key varies slowest).
-    Other options (``thinking``, ``seed``, ``stop`` ...) go unchanged into every request. Returns
+    ``options`` are options of the table (``glm.OPTIONS``). The slider options (temperature,
+    top_p, max_tokens: ``SAMPLING_OPTIONS``) take a value or a list; their cartesian product, each
+    setting repeated ``samples`` times, is the grid (the first listed key varies slowest). Every
+    other option (``thinking``, ``seed``, ``stop`` ...) goes unchanged into every request. Returns
     the ChatResults in grid order; a failed panel's result has ``.error`` set. Everything is
-    validated before any request is sent (InvalidOptionError).
+    validated before any request is sent (InvalidOptionError). ``client`` (default: the shared
+    client) is used as it is: its transport, pool, key and retries.
 
     ``display``: "widget" (a grid of live views, replaced by static Markdown at the end), "text"
     (each answer printed in turn), "none", or "auto" (widgets in a Jupyter kernel, else text).
     A KeyboardInterrupt stops every panel, keeps the partial texts and is re-raised.
     """
+    grid = {name: options.pop(name) for name in SAMPLING_OPTIONS if name in options}
     run = prepare_compare(
         prompt,
-        {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens},
+        grid,
         samples=samples,
         model=model,
         system=system,
         client=client,
-        fixed=fixed,
+        fixed=options,
         mode=display,
         concurrency=concurrency,
     )
@@ -342,11 +333,13 @@ def prepare_compare(
     samples: int,
     model: str | None,
     system: str | None,
-    client: Any,
+    client: GLMClient | None,
     fixed: dict[str, Any],
     mode: str,
     concurrency: int = 8,
-    **kwargs: Any,
+    stop: StopButton | None = None,
+    plain_text: bool = False,
+    usage: SessionUsage | None = None,
 ) -> CompareRun:
     """Validate everything and build the CompareRun (nothing is sent yet)."""
     from .._request import build_messages
@@ -365,5 +358,7 @@ def prepare_compare(
         system=system,
         mode=mode,
         concurrency=concurrency,
-        **kwargs,
+        stop=stop,
+        plain_text=plain_text,
+        usage=usage,
     )

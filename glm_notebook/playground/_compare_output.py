@@ -65,7 +65,7 @@ def compare_bundle(panels: Sequence[Panel], *, model: str, offline: bool, elapse
 
 def panel_text(number: int, panel: Panel, *, offline: bool) -> str:
     """One panel for a terminal: heading, answer, error line, status in brackets."""
-    from ..widgets import status_line
+    from .._status import status_line
 
     lines = [f"\n=== {number}. {panel.setting.label()} ===", panel.result.text.strip("\n")]
     if panel.error is not None:

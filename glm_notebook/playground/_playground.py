@@ -1,9 +1,12 @@
 """Playground: one prompt, a ParameterPanel, and answers that re-stream as the values change.
 
-Owns the run lifecycle. Runs happen on background threads, so the cell that shows the playground
-returns at once and widget callbacks stay live. Changing any value while a run streams cancels it
-(``stream.cancel()`` shuts the connection); with auto-run on, a new run starts once the values have
-been still for ``debounce`` seconds (sliders also report only on release). Every run is kept in
+Owns scheduling the runs; each run is one ``AnswerRun`` (``magics/_run``: stream, view, Stop,
+result, usage). Runs happen on background threads, so the cell that shows the playground returns
+at once and widget callbacks stay live. Changing any value while a run streams cancels it (the
+connection is shut); with auto-run on, a new run starts once the values have been still for
+``debounce`` seconds (sliders also report only on release). Built without ``client=``, every run
+uses the shared client of that moment (``glm.get_client()``), so ``reset_client()`` after a key
+change reaches a playground already on screen. Every run is kept in
 the history (parameters, status line, first words); selecting an entry shows that answer again.
 "Request sent" shows the JSON of the last request (``ChatResult.request``: the key is only ever in
 the headers), "Copy as code" the ``%%glm`` cell and Python call that send the same request.
@@ -15,19 +18,26 @@ the view is on screen first).
 from __future__ import annotations
 
 import html
+import inspect
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from .._errors import GLMError
+from .._options import OPTIONS, SAMPLING_OPTIONS, build_options
+from .._status import status_line
 from .._types import ChatResult
-from ..widgets import neutralize_markdown
+from ..magics._live import LiveView
+from ..magics._run import AnswerRun, SessionUsage, needs_start, stop_button
+from ..widgets import StreamView, neutralize_markdown
 from ._code import copy_as_code
 from ._panel import ParameterPanel
+
+if TYPE_CHECKING:
+    from .._client import ChatStream, GLMClient
 
 __all__ = ["HistoryEntry", "Playground"]
 
@@ -61,31 +71,36 @@ class HistoryEntry:
 
 @dataclass
 class _Run:
+    """One run of the playground: what it sends, its view, and the AnswerRun that streams it."""
+
     number: int
     prompt: Any
     model: str | None
     system: str | None
     options: dict[str, Any]
-    view: Any = None
-    stream: Any = None
+    view: StreamView
+    answer: AnswerRun | None = None
     thread: threading.Thread | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-    cancelled: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def attach(self, stream: Any) -> None:
-        with self.lock:
-            self.stream = stream
-            cancelled = self.cancelled
-        if cancelled:
-            stream.cancel()
+    @property
+    def done(self) -> threading.Event:
+        assert self.answer is not None
+        return self.answer.done
 
     def cancel(self) -> None:
-        with self.lock:
-            self.cancelled = True
-            stream = self.stream
-        if stream is not None:
-            stream.cancel()
+        if self.answer is not None:
+            self.answer.cancel()
+
+
+def _panel_controls() -> tuple[str, ...]:
+    """The table options the ParameterPanel has a control for: its sliders and the options it takes
+    by name (the thinking switch). Every other option is sent unchanged with each run."""
+    named = getattr(ParameterPanel, "CONTROLS", None) or inspect.signature(ParameterPanel).parameters
+    return (*SAMPLING_OPTIONS, *(n for n in OPTIONS if n in named and n not in SAMPLING_OPTIONS))
+
+
+def _words(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _pre(text: str) -> str:
@@ -96,8 +111,10 @@ class Playground(widgets.VBox):
     """Tune one prompt with sliders and watch the answer re-stream (see the module docstring).
 
     ``run()`` / ``stop()`` / ``wait(timeout)`` drive it from code; ``last_result``, ``history``,
-    ``sliders`` and ``code()`` read it. Extra keyword options (``seed``, ``stop`` ...) are sent
-    unchanged with every run.
+    ``sliders`` and ``code()`` read it. ``options`` are options of the table (``glm.OPTIONS``):
+    the slider options and thinking set the panel's starting values, every other one (``seed``,
+    ``stop`` ...) is sent unchanged with every run. ``usage`` counts the runs (the magic passes its
+    session totals, shown by ``%glm usage``).
     """
 
     def __init__(
@@ -106,26 +123,21 @@ class Playground(widgets.VBox):
         *,
         model: str | None = None,
         system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        thinking: bool | None = None,
-        client: Any = None,
+        client: GLMClient | None = None,
         auto_run: bool = True,
         debounce: float = 0.3,
-        **fixed: Any,
+        usage: SessionUsage | None = None,
+        **options: Any,
     ) -> None:
-        if client is None:
-            from .._client import get_client
-
-            client = get_client()
-        from .._options import build_options
         from .._request import build_messages
 
+        self._client = client
+        current = self.client
         build_messages(prompt, system)
-        build_options(client.provider, fixed)
-        self.client = client
-        self.fixed = {k: v for k, v in fixed.items() if v is not None}
+        build_options(current.provider, options)  # unknown names and out-of-range values fail here
+        start = {name: options.pop(name) for name in _panel_controls() if name in options}
+        self.fixed = {k: v for k, v in options.items() if v is not None}
+        self.usage = usage
         self.debounce = debounce
         self.last_result: ChatResult | None = None
         self.history: list[HistoryEntry] = []
@@ -137,13 +149,7 @@ class Playground(widgets.VBox):
         self._showing_history = False
 
         self.panel = ParameterPanel(
-            provider=client.provider,
-            model=model or client.model,
-            system=system,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            thinking=thinking,
+            provider=current.provider, model=model or current.model, system=system, **start
         )
         self._prompt = prompt
         self.prompt_box = widgets.Textarea(
@@ -187,8 +193,17 @@ class Playground(widgets.VBox):
     # -- public ---------------------------------------------------------------------------------
 
     @property
+    def client(self) -> GLMClient:
+        """The client of the next run: the one given, else the shared client of this moment."""
+        if self._client is not None:
+            return self._client
+        from .._client import get_client
+
+        return get_client()
+
+    @property
     def sliders(self) -> dict[str, Any]:
-        """name -> slider widget, for temperature, top_p and max_tokens."""
+        """name -> slider widget, one per slider option of the table (``SAMPLING_OPTIONS``)."""
         return self.panel.sliders
 
     def settings(self) -> dict[str, Any]:
@@ -213,7 +228,7 @@ class Playground(widgets.VBox):
             )
             preview = first_line if len(first_line) <= 60 else first_line[:57] + "..."
             sentence = (
-                f"glm_notebook playground for {preview!r}: sliders for temperature, top_p and max_tokens; "
+                f"glm_notebook playground for {preview!r}: sliders for {_words(SAMPLING_OPTIONS)}; "
                 "run the cell in Jupyter to use it"
             )
             bundle["text/plain"] = f"[{sentence}]"
@@ -258,8 +273,6 @@ class Playground(widgets.VBox):
 
     def show_history(self, index: int) -> None:
         """Show the answer of ``history[index]`` again, below the history list."""
-        from ..widgets import StreamView
-
         entry = self.history[index]
         view = StreamView(
             model_name=entry.model or "",
@@ -284,56 +297,42 @@ class Playground(widgets.VBox):
     # -- runs -----------------------------------------------------------------------------------
 
     def _start_locked(self) -> None:
-        from ..widgets import StreamView
-
         previous = self._current
         if previous is not None:
             previous.cancel()
         s = self.settings()
+        client = self.client  # the shared client of this moment, unless one was given
         self._count += 1
-        run = _Run(self._count, s["prompt"], s["model"], s["system"], s["options"])
-        run.view = StreamView(
-            model_name=run.model or self.client.model or "",
-            offline=self.client.is_offline,
-            title=f"Run #{run.number}",
+        view = StreamView(
+            model_name=s["model"] or client.model or "",
+            offline=client.is_offline,
+            title=f"Run #{self._count}",
         )
-        run.view.auto_stop_button = False  # the playground's own Stop button works: the cell has returned
+        run = _Run(self._count, s["prompt"], s["model"], s["system"], s["options"], view)
+        run.answer = AnswerRun(
+            lambda: self._open(run, client),
+            LiveView(view, stop=stop_button(cell_busy=False)),  # the cell has returned: Stop works
+            usage=self.usage,
+            on_end=lambda answer: self._record(run, answer, client),
+            starting=needs_start(client),
+        )
         self._current = run
-        self.view_box.children = (run.view,)
+        self.view_box.children = (view,)
         if previous is not None and previous.done.is_set():
             previous.view.close()
         self.stop_button.disabled = False
-        run.thread = threading.Thread(target=self._consume, args=(run,), name="glm-playground", daemon=True)
+        run.thread = threading.Thread(target=run.answer.run, name="glm-playground", daemon=True)
         run.thread.start()
 
-    def _consume(self, run: _Run) -> None:
-        error: BaseException | None = None
-        result = ChatResult()
-        try:
-            stream = self.client.stream(run.prompt, model=run.model, system=run.system, **run.options)
-            result = stream.result
-            run.attach(stream)
-            if self._current is run:
-                self.request_html.value = _pre(json.dumps(result.request, indent=2, ensure_ascii=False))
-            with stream:
-                for event in stream:
-                    run.view.feed(event)
-            result = stream.result
-        except GLMError as exc:
-            error = exc
-        except Exception as exc:  # noqa: BLE001 - shown as the run's error line, the playground lives on
-            error = exc
-        if run.cancelled and not result.complete:
-            result.stopped = True
-        try:
-            run.view.finish(result, error)
-        finally:
-            self._record(run, result, error)
+    def _open(self, run: _Run, client: GLMClient) -> ChatStream:
+        stream = client.stream(run.prompt, model=run.model, system=run.system, **run.options)
+        if self._current is run:
+            self.request_html.value = _pre(json.dumps(stream.result.request, indent=2, ensure_ascii=False))
+        return stream
 
-    def _record(self, run: _Run, result: ChatResult, error: BaseException | None) -> None:
-        from ..widgets import status_line
-
-        status = status_line(result, error, offline=self.client.is_offline, model=run.model)
+    def _record(self, run: _Run, answer: AnswerRun, client: GLMClient) -> None:
+        result, error = answer.result, answer.error
+        status = status_line(result, error, offline=client.is_offline, model=run.model)
         entry = HistoryEntry(run.number, run.model, run.system, dict(run.options), result, error, status)
         with self._lock:
             self.history.append(entry)
@@ -351,7 +350,6 @@ class Playground(widgets.VBox):
                 self.stop_button.disabled = True
             else:
                 run.view.close()
-            run.done.set()
 
     # -- reacting to the controls ---------------------------------------------------------------
 

@@ -32,9 +32,11 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_inline import backticks as _backticks
 from markdown_it.rules_inline.state_inline import StateInline
 
+from .._status import BUNDLED_OFFLINE_MODEL, error_line, status_line
 from .._types import ChatResult
 
-__all__ = ["error_line", "neutralize_markdown", "static_bundle", "status_line"]
+# error_line and status_line live in the widget-free glm_notebook._status; kept importable here.
+__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "neutralize_markdown", "static_bundle", "status_line"]
 
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # A link destination follows "](" (inline link) or "]:" (reference definition), after optional
@@ -225,67 +227,6 @@ def _escape_inline(text: str) -> str:
     """Escape text so Markdown shows it literally on one line (model names, error messages)."""
     text = " ".join(text.split())
     return re.sub(r"([\\`*_\[\]<>#!|~&])", r"\\\1", text)
-
-
-def error_line(error: BaseException) -> str:
-    """One line naming what went wrong: the GLMError message, or the exception's type and text."""
-    message = getattr(error, "message", None)
-    if not isinstance(message, str) or not message:
-        detail = str(error)
-        message = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return " ".join(message.split())
-
-
-#: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
-BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
-
-
-def status_line(
-    result: ChatResult | None,
-    error: BaseException | None = None,
-    *,
-    offline: bool = False,
-    model: str | None = None,
-) -> str:
-    """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · finish reason.
-
-    ``model`` is shown when the result names none. Token counts come only from the server's usage;
-    without it the number of chunks received is shown instead.
-    """
-    result = result if result is not None else ChatResult()
-    metrics = result.metrics
-    parts: list[str] = []
-    model = result.model or result.request.get("model") or model
-    if offline:
-        parts.append(f"offline model {model}" if model else "offline model")
-        if model == BUNDLED_OFFLINE_MODEL:
-            parts.append("small base model: good for sampling demos, weak at chat")
-    elif model:
-        parts.append(str(model))
-    if metrics.ttft_s is not None:
-        parts.append(f"{metrics.ttft_s:.2f} s to first token")
-    if metrics.tokens_per_s is not None:
-        parts.append(f"{metrics.tokens_per_s:.1f} tok/s")
-    if result.usage is not None:
-        count = result.usage.completion_tokens
-        parts.append(f"{count} token" + ("" if count == 1 else "s"))
-    elif metrics.chunks:
-        # No usage from the server (llama.cpp never sends it in streams): report chunks, which
-        # are one token each on llama.cpp and GLM, and their rate, without calling them tokens.
-        generating = (metrics.duration_s or 0.0) - (metrics.ttft_s or 0.0)
-        if metrics.chunks > 1 and generating > 0:
-            parts.append(f"{(metrics.chunks - 1) / generating:.1f} chunks/s")
-        parts.append(f"{metrics.chunks} chunk" + ("" if metrics.chunks == 1 else "s"))
-    if result.tool_calls:
-        calls = len(result.tool_calls)
-        parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))
-    if result.stopped:
-        parts.append("stopped")
-    elif result.finish_reason:
-        parts.append(str(result.finish_reason))
-    elif error is None and result.error is None and not result.complete and (result.text or result.reasoning):
-        parts.append("incomplete")
-    return " · ".join(parts)
 
 
 def _tool_calls_block(result: ChatResult) -> str:

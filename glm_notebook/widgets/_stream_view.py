@@ -47,8 +47,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .._status import error_line, status_line
 from .._types import ChatResult, StreamEvent
-from ._static import error_line, status_line
 
 __all__ = ["StreamView"]
 

@@ -1,0 +1,80 @@
+"""The one-line texts a user reads under an answer: the status line, the error line, notices.
+
+Plain strings from a ChatResult, an exception or an engine notice; no widgets and no IPython, so
+terminal IPython, the live view, the static copy and compare panels all format them the same way
+(and terminal mode never imports anywidget just to print a status).
+"""
+
+from __future__ import annotations
+
+from ._types import ChatResult
+
+__all__ = ["BUNDLED_OFFLINE_MODEL", "STARTING_OFFLINE", "error_line", "notice_line", "status_line"]
+
+#: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
+BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
+#: Shown at once when a run has to start the offline model first (up to a minute on first use).
+STARTING_OFFLINE = "starting the offline model…"
+
+
+def error_line(error: BaseException) -> str:
+    """One line naming what went wrong: the GLMError message, or the exception's type and text."""
+    message = getattr(error, "message", None)
+    if not isinstance(message, str) or not message:
+        detail = str(error)
+        message = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return " ".join(message.split())
+
+
+def notice_line(message: str, *, model: str | None = None) -> str:
+    """The status line while the engine waits (starting, retrying, restarting): ``model · message``."""
+    message = " ".join(message.split())
+    return f"{model} · {message}" if model else message
+
+
+def status_line(
+    result: ChatResult | None,
+    error: BaseException | None = None,
+    *,
+    offline: bool = False,
+    model: str | None = None,
+) -> str:
+    """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · finish reason.
+
+    ``model`` is shown when the result names none. Token counts come only from the server's usage;
+    without it the number of chunks received is shown instead.
+    """
+    result = result if result is not None else ChatResult()
+    metrics = result.metrics
+    parts: list[str] = []
+    model = result.model or result.request.get("model") or model
+    if offline:
+        parts.append(f"offline model {model}" if model else "offline model")
+        if model == BUNDLED_OFFLINE_MODEL:
+            parts.append("small base model: good for sampling demos, weak at chat")
+    elif model:
+        parts.append(str(model))
+    if metrics.ttft_s is not None:
+        parts.append(f"{metrics.ttft_s:.2f} s to first token")
+    if metrics.tokens_per_s is not None:
+        parts.append(f"{metrics.tokens_per_s:.1f} tok/s")
+    if result.usage is not None:
+        count = result.usage.completion_tokens
+        parts.append(f"{count} token" + ("" if count == 1 else "s"))
+    elif metrics.chunks:
+        # No usage from the server (llama.cpp never sends it in streams): report chunks, which
+        # are one token each on llama.cpp and GLM, and their rate, without calling them tokens.
+        generating = (metrics.duration_s or 0.0) - (metrics.ttft_s or 0.0)
+        if metrics.chunks > 1 and generating > 0:
+            parts.append(f"{(metrics.chunks - 1) / generating:.1f} chunks/s")
+        parts.append(f"{metrics.chunks} chunk" + ("" if metrics.chunks == 1 else "s"))
+    if result.tool_calls:
+        calls = len(result.tool_calls)
+        parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))
+    if result.stopped:
+        parts.append("stopped")
+    elif result.finish_reason:
+        parts.append(str(result.finish_reason))
+    elif error is None and result.error is None and not result.complete and (result.text or result.reasoning):
+        parts.append("incomplete")
+    return " · ".join(parts)
