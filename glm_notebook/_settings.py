@@ -1,9 +1,27 @@
 """Providers, API key and base URL resolution, ``.env`` reading and key masking.
 
 Resolution order for each field: the argument passed in, then the environment (``GLM_PROVIDER``,
-``GLM_BASE_URL``, ``GLM_MODEL``, the provider's key variables), then a ``.env`` file in the working
-directory (it never overrides real environment variables). With no key anywhere the provider is
-``local``: the embedded offline model.
+``GLM_BASE_URL``, ``GLM_MODEL``, the key variables), then a ``.env`` file in the working directory
+(it never overrides real environment variables). With no key anywhere the provider is ``local``:
+the embedded offline model. Values read from the environment or ``.env`` lose surrounding
+whitespace, so a pasted key with a trailing newline still works.
+
+Which key goes where (a key goes only to the server it belongs to):
+
+- ``api_key=...`` passed in goes to the base URL in use, whatever it is: the caller chose both.
+- ``ZHIPUAI_API_KEY`` goes only to https://open.bigmodel.cn and ``ZAI_API_KEY`` only to
+  https://api.z.ai (providers ``bigmodel``, ``zai``, ``zai-coding``; any path on that host, https
+  only). One exception: when ``GLM_PROVIDER`` / ``provider=`` names the cloud provider and the base
+  URL is on this machine (127.0.0.1, ::1, localhost: a local proxy or test server in front of
+  it), the key goes there too, since it does not leave the machine.
+- ``GLM_API_KEY`` is the key for a base URL of your own: an OpenAI-compatible server (vLLM,
+  SGLang, Ollama, a proxy) or a cloud provider reached through a gateway.
+- So ``GLM_BASE_URL=http://my-vllm:8000/v1`` with ``ZHIPUAI_API_KEY`` set sends ``GLM_API_KEY`` or
+  no key at all; ``GLM_PROVIDER=bigmodel`` with ``GLM_BASE_URL=https://gateway.example/v4`` uses
+  ``GLM_API_KEY`` and, without it, raises ConfigurationError instead of sending ZHIPUAI_API_KEY.
+
+The key is never shown: ``Settings`` and the key itself (a ``str`` whose ``repr`` is masked, so
+tracebacks printed with their locals do not show it either) print as ``sk-…abcd``.
 """
 
 from __future__ import annotations
@@ -12,8 +30,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
+
+# The key for a base URL of your own (an OpenAI-compatible server, or a gateway to a cloud provider).
+OWN_SERVER_KEY_ENV = "GLM_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,11 @@ class Provider:
     default_model: str | None
     needs_key: bool = True
 
+    @property
+    def home_host(self) -> str | None:
+        """The host the provider's own key variables may be sent to (None: no such host)."""
+        return urlsplit(self.base_url).hostname if self.base_url else None
+
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p
@@ -33,7 +60,7 @@ PROVIDERS: dict[str, Provider] = {
         Provider("bigmodel", "https://open.bigmodel.cn/api/paas/v4", ("ZHIPUAI_API_KEY",), "glm-4.7-flash"),
         Provider("zai", "https://api.z.ai/api/paas/v4", ("ZAI_API_KEY",), "glm-4.7-flash"),
         Provider("zai-coding", "https://api.z.ai/api/coding/paas/v4", ("ZAI_API_KEY",), "glm-4.7"),
-        Provider("openai-compatible", None, ("GLM_API_KEY",), "glm-4.7-flash", needs_key=False),
+        Provider("openai-compatible", None, (OWN_SERVER_KEY_ENV,), "glm-4.7-flash", needs_key=False),
         Provider("local", None, (), None, needs_key=False),
     ]
 }
@@ -49,6 +76,22 @@ def mask_key(key: str | None) -> str:
     return f"{prefix}…{key[-4:]}"
 
 
+class SecretKey(str):
+    """An API key: a plain ``str`` for headers, masked in ``repr`` (and so in tracebacks' locals)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_key(self))
+
+
+class _Environment(dict[str, str]):
+    """The environment as read for one resolution; its ``repr`` lists names only, never values."""
+
+    def __repr__(self) -> str:
+        return f"<environment: {', '.join(sorted(self))}>"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where and how to call: provider name, base URL (None for local until started), key, model."""
@@ -57,6 +100,10 @@ class Settings:
     base_url: str | None
     model: str | None
     api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.api_key is not None and not isinstance(self.api_key, SecretKey):
+            object.__setattr__(self, "api_key", SecretKey(self.api_key))
 
     def __repr__(self) -> str:
         return (
@@ -79,11 +126,108 @@ def read_dotenv(path: Path | None = None) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(target).items() if v is not None}
 
 
+def _read_environment(environ: Mapping[str, str] | None) -> _Environment:
+    """``environ`` (default: ``.env`` overlaid by the real environment), values stripped."""
+    merged = dict(read_dotenv()) if environ is None else {}
+    merged.update(os.environ if environ is None else environ)
+    return _Environment({name: value.strip() for name, value in merged.items()})
+
+
+def _clean_key(value: str | None, source: str) -> SecretKey | None:
+    """The key without surrounding whitespace; None when empty; an error for a line break inside."""
+    if value is None:
+        return None
+    key = SecretKey(value.strip())
+    value = key  # the raw text must not stay in this frame's locals (tracebacks print them)
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in key):
+        raise ConfigurationError(
+            f"The API key in {source} contains a space or a line break: copy the key again "
+            "(it is one line of letters, digits and punctuation)."
+        )
+    return SecretKey(key) if key else None
+
+
+def _normalize_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"Base URL must start with http:// or https://, got {url!r}.")
+    url = url.rstrip("/")
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ConfigurationError(f"Base URL {url!r} is not a valid URL ({exc}).") from None
+    return url
+
+
 def _provider_from_url(url: str) -> str:
     for p in PROVIDERS.values():
-        if p.base_url and url.rstrip("/") == p.base_url:
+        if p.base_url and url == p.base_url:
             return p.name
     return "openai-compatible"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _at_home(url: str, spec: Provider) -> bool:
+    """Whether ``url`` is the provider's own host over https (where its key variables may go)."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parts.hostname == spec.home_host and parts.port in (None, 443)
+
+
+def _key_for(
+    spec: Provider,
+    url: str | None,
+    explicit: SecretKey | None,
+    explicit_provider: bool,
+    env: Mapping[str, str],
+) -> SecretKey | None:
+    """The key that may go to ``url`` (see the module docstring for the rule)."""
+    if explicit is not None:
+        return explicit
+    if spec.name == "local":
+        return None
+    if spec.home_host and url is not None:
+        host = urlsplit(url).hostname
+        if _at_home(url, spec) or (explicit_provider and _is_loopback(host)):
+            for name in spec.key_env:
+                key = _clean_key(env.get(name), name)
+                if key:
+                    return key
+            return None
+    return _clean_key(env.get(OWN_SERVER_KEY_ENV), OWN_SERVER_KEY_ENV)
+
+
+def _missing_key_error(spec: Provider, url: str, env: Mapping[str, str]) -> ConfigurationError:
+    if _at_home(url, spec) or not spec.base_url:
+        return ConfigurationError(
+            f"No API key for provider {spec.name!r}: set {' or '.join(spec.key_env)} "
+            "(in the environment or a .env file) or pass api_key=..."
+        )
+    held = [name for name in spec.key_env if (env.get(name) or "").strip()]
+    home = f"https://{spec.home_host}"
+    if held:
+        return ConfigurationError(
+            f"{held[0]} is sent only to {home}, not to {url}: for that server set "
+            f"{OWN_SERVER_KEY_ENV} or pass api_key=..., or unset GLM_BASE_URL to use {home}."
+        )
+    return ConfigurationError(
+        f"No API key for provider {spec.name!r} at {url}: set {OWN_SERVER_KEY_ENV} "
+        "(in the environment or a .env file) or pass api_key=..."
+    )
 
 
 def resolve_settings(
@@ -95,15 +239,17 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Work out provider, base URL, key and model from arguments, environment and ``.env``."""
-    env: dict[str, str] = dict(read_dotenv()) if environ is None else {}
-    env.update(os.environ if environ is None else environ)
+    # Masked from here on, even in this frame's locals (a traceback printed with locals shows them).
+    explicit_key = api_key = _clean_key(api_key, "api_key=")
+    env = _read_environment(environ)
 
-    name = provider or env.get("GLM_PROVIDER") or None
-    url = base_url or env.get("GLM_BASE_URL") or None
+    named = provider or env.get("GLM_PROVIDER") or None
+    url = _normalize_url(base_url or env.get("GLM_BASE_URL") or None)
+    name = named
     if name is None:
         if url:
             name = _provider_from_url(url)
-        elif env.get("ZHIPUAI_API_KEY") or (api_key and not env.get("ZAI_API_KEY")):
+        elif env.get("ZHIPUAI_API_KEY") or (explicit_key and not env.get("ZAI_API_KEY")):
             name = "bigmodel"
         elif env.get("ZAI_API_KEY"):
             name = "zai"
@@ -115,26 +261,15 @@ def resolve_settings(
             "(set provider=... or GLM_PROVIDER)."
         )
     spec = PROVIDERS[name]
-    key = api_key or next((env[k] for k in spec.key_env if env.get(k)), None)
-    if name == "bigmodel" and not key:
-        key = env.get("ZHIPUAI_API_KEY")
-    if name == "openai-compatible" and not key:
-        key = env.get("ZHIPUAI_API_KEY") or env.get("ZAI_API_KEY") or None
     if name == "openai-compatible" and not url:
         raise ConfigurationError(
             "Provider 'openai-compatible' needs a base URL: set GLM_BASE_URL or pass "
             "base_url='http://127.0.0.1:8000/v1'."
         )
+    final_url = url or spec.base_url
+    key = _key_for(spec, final_url, explicit_key, named is not None, env)
     if spec.needs_key and not key:
-        raise ConfigurationError(
-            f"No API key for provider {name!r}: set {' or '.join(spec.key_env)} "
-            "(in the environment or a .env file) or pass api_key=..."
-        )
-    if url and not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"Base URL must start with http:// or https://, got {url!r}.")
-    final_url = (url or spec.base_url or "").rstrip("/") or None
-    if final_url and final_url.endswith("/chat/completions"):
-        final_url = final_url[: -len("/chat/completions")]
+        raise _missing_key_error(spec, final_url or "", env)
     return Settings(
         provider=name,
         base_url=final_url,
