@@ -171,6 +171,9 @@ def error_class_for(status: int | None, code: str | None) -> type[APIError]:
         return ContentFilterError
     if code is not None and code.isdigit() and 1210 <= int(code) <= 1215:
         return InvalidRequestError
+    if status is None and code is not None and code.isdigit() and 400 <= int(code) <= 599:
+        # OpenAI-compatible servers (vLLM, SGLang) put an HTTP status in a mid-stream error's code.
+        status = int(code)
     if status in (401, 403):
         return AuthenticationError
     if status == 429:
@@ -185,7 +188,11 @@ def error_class_for(status: int | None, code: str | None) -> type[APIError]:
 
 
 def parse_error_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | None, str | None]:
-    """Return (code, message) from a GLM or OpenAI-style error body; (None, None) if absent."""
+    """Return (code, message) from an error body; (None, None) if absent.
+
+    Shapes: GLM's and OpenAI's ``{"error": {"code": ..., "message": ...}}``, ``{"error": "text"}``,
+    vLLM/SGLang's flat ``{"object": "error", "message": ..., "code": ...}``, or plain text.
+    """
     data: Any = body
     if isinstance(body, (bytes, str)):
         try:
@@ -195,7 +202,7 @@ def parse_error_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | N
             return None, text.strip()[:300] or None
     if not isinstance(data, dict):
         return None, None
-    err = data.get("error", data)
+    err = data.get("error") or data  # the flat shape has no "error" (or a null one)
     if isinstance(err, str):
         return None, err
     if not isinstance(err, dict):

@@ -2,8 +2,9 @@
 
 Both the sync and async clients feed the body's bytes to ``SSEDecoder`` and every event's data to
 ``StreamState``, so SSE framing, parsing, metrics and the end-of-stream checks are written once.
-Malformed JSON frames are skipped and counted; an ``{"error": ...}`` object raises the typed
-error with the partial result attached.
+Malformed JSON frames are skipped and counted; an error object (GLM's ``{"error": ...}`` or the
+OpenAI/vLLM ``{"object": "error", "message": ...}``) raises the typed error with the server's
+message and the partial result attached.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ class SSEDecoder:
         return events
 
 
+def is_error_object(chunk: dict[str, Any]) -> bool:
+    """Whether a frame without choices is an error: GLM's and llama.cpp's ``{"error": {...}}``,
+    ``{"error": "text"}``, or vLLM/SGLang's ``{"object": "error", "message": ..., "code": ...}``
+    (also seen without ``object``)."""
+    error = chunk.get("error")
+    return bool(error) or chunk.get("object") == "error" or isinstance(chunk.get("message"), str)
+
+
 class StreamState:
     """Accumulates one streamed answer into ``result`` and turns chunks into StreamEvents."""
 
@@ -92,12 +101,13 @@ class StreamState:
         try:
             chunk = json.loads(data)
         except ValueError:
-            self.result.metrics.malformed_frames += 1
+            if data.strip():  # an empty event ("data:" or a bare "data" line) is no frame at all
+                self.result.metrics.malformed_frames += 1
             return []
         if not isinstance(chunk, dict):
             self.result.metrics.malformed_frames += 1
             return []
-        if "error" in chunk and not chunk.get("choices"):
+        if not chunk.get("choices") and is_error_object(chunk):
             raise make_api_error(None, chunk, partial=self.result)
         return self._events_for(chunk)
 

@@ -187,7 +187,7 @@ def stream_plan(reply: Reply, request: dict[str, Any]) -> list[Step]:
             steps.append(("stall", float(reply.stall_seconds)))
             return steps
         if error == i:
-            steps.append(event(_dumps({"error": {"code": reply.error_code, "message": reply.error_message}})))
+            steps.append(event(_dumps(reply.error_object())))
             steps.append(("finish", "error_frame"))
             return steps
         if i in malformed:

@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return "stalled_then_closed"
         if reply.error_after is not None:
-            fault = Fault.http(400, reply.error_code, reply.error_message)
+            fault = Fault.http(400, reply.error_code, reply.error_message, body=reply.error_object())
             return self._send_fault(fault)
         data = json.dumps(completion_body(reply, request), ensure_ascii=False).encode()
         self.send_response(200)

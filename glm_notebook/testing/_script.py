@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Fault", "Reply", "split_words", "split_size"]
+__all__ = ["ERROR_SHAPES", "Fault", "Reply", "split_words", "split_size"]
+
+ERROR_SHAPES = ("glm", "openai", "flat", "text")  # Reply(error_shape=...): see Reply
 
 # CJK ideographs, kana, hangul and full-width forms carry no spaces, so each character is a "word".
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
@@ -69,11 +71,16 @@ class Reply:
     is sent), ``unknown_events`` (``event: ping`` / ``data: {}`` before every chunk), ``no_done``
     (finish normally but omit ``data: [DONE]``).
 
-    Faults (first match wins, checked before piece ``k``): ``error_after=k`` sends
-    ``data: {"error": {"code": error_code, "message": error_message}}`` and ends the HTTP body
-    cleanly without ``[DONE]``; ``cut_after=k`` closes the socket mid-body; ``stall_after=k`` stops
-    sending for ``stall_seconds`` then closes the socket. For a non-stream request ``error_after``
-    answers HTTP 400 with the error body, ``cut_after``/``stall_after`` close without an answer.
+    Faults (first match wins, checked before piece ``k``): ``error_after=k`` sends an error object
+    and ends the HTTP body cleanly without ``[DONE]``. ``error_shape`` picks the object's shape:
+    ``"glm"`` (default) ``{"error": {"code": error_code, "message": error_message}}`` as GLM and
+    llama.cpp send it; ``"openai"`` ``{"object": "error", "message": ..., "type": ..., "param":
+    null, "code": ...}`` as vLLM and SGLang send it; ``"flat"`` ``{"message": ..., "code": ...}``;
+    ``"text"`` ``{"error": error_message}``. In the ``"openai"`` and ``"flat"`` shapes a numeric
+    ``error_code`` is sent as a JSON number (vLLM sends the HTTP status there). ``cut_after=k``
+    closes the socket mid-body; ``stall_after=k`` stops sending for ``stall_seconds`` then closes
+    the socket. For a non-stream request ``error_after`` answers HTTP 400 with the error object,
+    ``cut_after``/``stall_after`` close without an answer.
 
     Extras: ``model`` (default: the request's model), ``content_filter`` (list put on the closing
     chunk, top level, as GLM does with finish_reason "sensitive"), ``logprobs`` (True for generated
@@ -99,6 +106,7 @@ class Reply:
     error_after: int | None = None
     error_code: str = "1301"
     error_message: str = "The generated content contains unsafe or sensitive information (1301)."
+    error_shape: str = "glm"
     cut_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float = 10.0
@@ -116,6 +124,22 @@ class Reply:
                 raise ValueError("Reply(chunks=...) must join to exactly Reply(text=...)")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        if self.error_shape not in ERROR_SHAPES:
+            choices = ", ".join(ERROR_SHAPES)
+            raise ValueError(f"error_shape must be one of {choices}, not {self.error_shape!r}")
+
+    def error_object(self) -> dict[str, Any]:
+        """The error object ``error_after`` sends, in ``error_shape``."""
+        if self.error_shape == "text":
+            return {"error": self.error_message}
+        if self.error_shape == "glm":
+            return {"error": {"code": self.error_code, "message": self.error_message}}
+        text = str(self.error_code)
+        code: str | int = int(text) if text.isdigit() else text
+        if self.error_shape == "flat":
+            return {"message": self.error_message, "code": code}
+        kind = "BadRequestError" if isinstance(code, int) and code < 500 else "InternalServerError"
+        return {"object": "error", "message": self.error_message, "type": kind, "param": None, "code": code}
 
     # -- the pieces, in stream order -------------------------------------------------------
     def _split(self, text: str) -> list[str]:
