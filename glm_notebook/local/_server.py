@@ -3,6 +3,13 @@
 ``python -m llama_cpp.server`` runs as a child on 127.0.0.1 with a free port, health-checked with
 ``GET /v1/models`` before anyone uses it. It cannot outlive us: ``atexit`` stops it on a normal
 exit, and ``_process`` ties it to this process for every other way of dying (PDEATHSIG on Linux).
+A Ctrl-C during the start (the first ``%%glm`` can wait a minute) stops the half-started child
+before the KeyboardInterrupt goes on; the next call starts afresh.
+
+Its log (``info.log_path``, ``glm_notebook-local-<pid>.log`` in the temp directory) is removed when
+the server is stopped: ``stop_server()``, interpreter exit, an interrupted start. It is kept when
+the start failed, since the error names it, and while a server that died unexpectedly has not
+been replaced yet.
 
 pydantic-settings makes the server read *every* setting from the environment too (``API_KEY``,
 ``HOST``, ``PORT``, ``MODEL``, ``CONFIG_FILE``, ``N_CTX``, ...: case-insensitive), so the child gets
@@ -13,6 +20,8 @@ would move the listen address.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import dataclasses
 import importlib.util
 import os
 import signal
@@ -20,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +101,14 @@ def ensure_server() -> LocalServerInfo:
     """Start the offline server once per process (thread-safe) and return how to reach it.
 
     Later calls return the same server while it runs; if it died, a new one is started.
-    Raises LocalModelError (saying what to do) when it cannot start.
+    Raises LocalModelError (saying what to do) when it cannot start. A KeyboardInterrupt during
+    the start stops the half-started server first.
     """
     global _running, _atexit_registered
     with _lock:
-        if _running is not None and _running.owner_pid == os.getpid() and _running.proc.poll() is None:
-            return _running.info
+        running = _running
+        if running is not None and running.owner_pid == os.getpid() and running.proc.poll() is None:
+            return running.info
         _running = None
         check_installed()
         choice = choose_model()
@@ -106,6 +117,9 @@ def ensure_server() -> LocalServerInfo:
         chat_format, chat_args = _chat_arguments(choice)
         timeout = _float_env(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
         log_path = Path(tempfile.gettempdir()) / f"glm_notebook-local-{os.getpid()}.log"
+        if not _atexit_registered:
+            atexit.register(stop_server)
+            _atexit_registered = True
         for _attempt in range(3):
             port = free_port()
             info = LocalServerInfo(
@@ -120,40 +134,77 @@ def ensure_server() -> LocalServerInfo:
                 n_threads=n_threads,
                 chat_format=chat_format,
             )
-            proc = _spawn(info, chat_args)
-            info = LocalServerInfo(**{**info.__dict__, "pid": proc.pid})
-            if not _atexit_registered:
-                atexit.register(stop_server)
-                _atexit_registered = True
-            _running = _Running(info=info, proc=proc, owner_pid=os.getpid())
             try:
-                if _wait_healthy(info, proc, timeout):
-                    return info
-            except BaseException:
-                stop_server()
+                with _sigint_deferred():  # a Ctrl-C here would orphan a child nobody has recorded
+                    proc = _spawn(info, chat_args)
+                    info = dataclasses.replace(info, pid=proc.pid)
+                    _running = _Running(info=info, proc=proc, owner_pid=os.getpid())
+                healthy = _wait_healthy(info, proc, timeout)
+            except LocalModelError:
+                _stop(remove_log=False)  # the error names the log: keep it
                 raise
-            _running = None  # lost a race for the port: try another one
+            except BaseException:
+                _stop(remove_log=True)  # KeyboardInterrupt: stop the child; nothing to report
+                raise
+            if healthy:
+                return info
+            _running = None  # lost a race for the port: try another one (same log path)
         raise LocalModelError(
             f"the offline model server could not bind a free port on 127.0.0.1 three times; see {log_path}"
         )
 
 
 def stop_server() -> None:
-    """Stop the offline server started by this process (no-op when none runs)."""
+    """Stop the offline server started by this process and remove its log (no-op when none runs)."""
+    _stop(remove_log=True)
+
+
+def _stop(*, remove_log: bool) -> None:
     global _running
-    with _lock:
-        running, _running = _running, None
-    if running is None or running.owner_pid != os.getpid():
-        return
-    terminate(running.proc)
+    with _sigint_deferred():  # a second Ctrl-C must not leave the child running
+        with _lock:
+            running, _running = _running, None
+        if running is None or running.owner_pid != os.getpid():
+            return
+        terminate(running.proc)
+        if remove_log:
+            with contextlib.suppress(OSError):
+                running.info.log_path.unlink()
 
 
 def current_server() -> LocalServerInfo | None:
-    """The running server's info, or None; never starts one."""
-    with _lock:
-        if _running is not None and _running.owner_pid == os.getpid() and _running.proc.poll() is None:
-            return _running.info
+    """The running server's info, or None; never starts one, never waits for a start under way."""
+    running = _running  # one atomic read: no lock, so this does not block during a start
+    if running is not None and running.owner_pid == os.getpid() and running.proc.poll() is None:
+        return running.info
     return None
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back a SIGINT (Ctrl-C, kernel interrupt) until the block ends, then deliver it.
+
+    Only the main thread receives Python signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed from C: it could not be put back
+        yield
+        return
+    received: list[int] = []
+    try:
+        signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # now handled as usual (KeyboardInterrupt)
 
 
 def check_installed() -> None:
