@@ -1,6 +1,11 @@
-"""What the sync and async clients share: settings, endpoint resolution, request preparation and
-turning transport failures into GLM errors. The socket shutdown behind cancel() is in ``_cancel``,
-the httpx options in ``_transport``.
+"""What the sync and async clients share: construction, settings, turning a prompt and options
+into an ``Exchange`` (the request engine in ``_engine``), and the stream handle's control surface
+(``result``, ``cancel()``, ``on_notice()``).
+
+Options and messages are validated when a stream is made, before anything is sent or started;
+the endpoint (which may start the offline model) is resolved by the exchange at its first step.
+Endpoint resolution is in ``_endpoint``, the socket shutdown behind cancel() in ``_cancel``, the
+httpx options in ``_transport``.
 """
 
 from __future__ import annotations
@@ -9,38 +14,83 @@ from typing import Any
 
 import httpx
 
+from ._cancel import track_sockets
 from ._endpoint import Endpoint
-from ._errors import APIConnectionError, APITimeoutError, GLMError, make_api_error
+from ._engine import Exchange, Notify
+from ._errors import make_api_error
 from ._options import build_options
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
 from ._settings import Settings, mask_key, resolve_settings
+from ._transport import http_client_options
 from ._types import ChatResult
 
 
+class StreamBase:
+    """What ChatStream and AsyncChatStream share: the result so far, cancel() and notices."""
+
+    def __init__(self, exchange: Exchange, http: Any) -> None:
+        self._exchange = exchange
+        self._http = http
+        self.result: ChatResult = exchange.result
+
+    @property
+    def cancelled(self) -> bool:
+        return self._exchange.cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Stop the stream from any thread (or the event loop): the connection is shut down at once."""
+        self._exchange.cancel()
+
+    def on_notice(self, callback: Notify) -> None:
+        """Call ``callback(notice)`` for each Notice ("starting", "retrying", "restarting"), from the
+        thread or event loop that iterates the stream; a callback that raises is logged, not fatal."""
+        self._exchange.on_notice(callback)
+
+
 class ClientBase:
-    """Settings and request preparation common to GLMClient and AsyncGLMClient."""
+    """Settings, retry policy and request preparation common to GLMClient and AsyncGLMClient.
+
+    All arguments are keyword-only and optional: the provider, key, base URL and model are read
+    from the environment / ``.env`` when not given (see the README). ``transport=`` is for tests
+    (``httpx.MockTransport``); without it each client keeps its own connection pool.
+    """
+
+    _http_class: type[httpx.Client] | type[httpx.AsyncClient]
+    http: Any
 
     def __init__(
         self,
         *,
-        api_key: str | None,
-        base_url: str | None,
-        provider: str | None,
-        model: str | None,
-        timeout: float,
-        max_retries: int,
-        retry_deadline: float | None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        retry_deadline: float | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.settings: Settings = resolve_settings(
-            api_key=api_key, base_url=base_url, provider=provider, model=model
-        )
+        settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider, model=model)
+        deadline = retry_deadline if retry_deadline is not None else timeout
+        policy = RetryPolicy(max_retries=max_retries, deadline_s=deadline)
+        self._setup(Endpoint(settings), timeout, policy, transport)
+
+    def _setup(self, endpoint: Endpoint, timeout: float, policy: RetryPolicy, transport: Any) -> None:
+        self.endpoint = endpoint  # may be shared with another client (AsyncGLMClient.from_client)
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_policy = RetryPolicy(
-            max_retries=max_retries, deadline_s=retry_deadline if retry_deadline is not None else timeout
-        )
-        self.endpoint = Endpoint(self.settings)
+        self.max_retries = policy.max_retries
+        self.retry_policy = policy
+        self.transport = transport
+        self.http = self._http_class(**http_client_options(timeout, transport))
+        if transport is None:
+            track_sockets(self.http)
+
+    @property
+    def settings(self) -> Settings:
+        """Provider, base URL, model and key; the base URL and model of provider 'local' are known
+        once the offline model has started (at the first request)."""
+        return self.endpoint.settings
 
     @property
     def provider(self) -> str:
@@ -65,47 +115,29 @@ class ClientBase:
             f"model={s.model!r}, api_key={mask_key(s.api_key)!r})"
         )
 
-    def _endpoint(self) -> Settings:
-        """Settings with a base URL, starting the offline model first for provider 'local'."""
-        self.settings = self.endpoint.resolve()
-        return self.settings
-
-    def prepare(
+    def exchange(
         self, prompt: Prompt, *, model: str | None, system: str | None, options: dict[str, Any]
-    ) -> PreparedRequest:
-        """Validate options (before anything else happens) and build the request."""
-        # Validate first, so a bad value never starts a local server; the endpoint (which may
-        # start it) does not change the provider, so these fields stay valid.
+    ) -> Exchange:
+        """Validate options and messages (before anything else happens) and set up the request."""
+        # The endpoint (which may start a local server) never changes the provider, so options
+        # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)
         messages = build_messages(prompt, system)
-        settings = self._endpoint()
-        payload = assemble_payload(model or settings.model, messages, fields)
-        return PreparedRequest(
-            url=f"{settings.base_url}/chat/completions",
-            payload=payload,
-            headers=build_headers(settings.api_key),
-        )
+
+        def compose(settings: Settings) -> PreparedRequest:
+            return PreparedRequest(
+                url=f"{settings.base_url}/chat/completions",
+                payload=assemble_payload(model or settings.model, messages, fields),
+                headers=build_headers(settings.api_key),
+            )
+
+        return Exchange(self.endpoint, compose, self.retry_policy)
 
     def models_request(self) -> tuple[str, dict[str, str]]:
-        settings = self._endpoint()
+        settings = self.endpoint.resolve()  # may start the offline model
         headers = build_headers(settings.api_key)
         headers["Accept"] = "application/json"
         return f"{settings.base_url}/models", headers
-
-
-def transport_error(exc: Exception, url: str, partial: ChatResult | None = None) -> GLMError:
-    """A GLM error for an httpx transport failure; the message never contains headers or the key."""
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(
-            f"APITimeoutError: no answer from {url} in time ({type(exc).__name__}) - "
-            "try again, or raise timeout=... for long answers.",
-            partial=partial,
-        )
-    return APIConnectionError(
-        f"APIConnectionError: could not talk to {url} ({type(exc).__name__}: {exc}) - "
-        "check the network and the base URL (GLM_BASE_URL / base_url=...).",
-        partial=partial,
-    )
 
 
 def model_ids(response: httpx.Response) -> list[str]:
@@ -113,7 +145,3 @@ def model_ids(response: httpx.Response) -> list[str]:
     if response.status_code != 200:
         raise make_api_error(response.status_code, response.content)
     return [m.get("id") for m in response.json().get("data", []) if m.get("id")]
-
-
-def event_stream_content_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").partition(";")[0].strip().lower()

@@ -1,53 +1,41 @@
-"""GLMClient (sync) and ChatStream: send, retry before the first answer byte, stream, cancel.
+"""GLMClient and ChatStream: the sync driver of the request engine, and the shared client.
 
-One pooled ``httpx.Client`` per GLMClient; ``get_client()`` returns the shared per-process client
-that the magic and the widgets use. ``chat()`` streams under the hood (so it has time-to-first-
-token metrics) and returns the finished ChatResult.
+ChatStream does only the I/O that ``_engine.Exchange`` asks for (send, read bytes, wait-or-cancel,
+close) on the client's pooled ``httpx.Client``; what to retry, what a failure means and what the
+stream yields are decided there. ``get_client()`` returns the shared per-process client that the
+magic and the widgets use. ``chat()`` streams under the hood (so it has time-to-first-token
+metrics) and returns the finished ChatResult.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Generator, Iterator
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from ._base import ClientBase, event_stream_content_type, model_ids, transport_error
-from ._cancel import ConnectionHandle, done_sending, sending_for, track_sockets
-from ._errors import APIError, GLMError, StreamInterrupted, make_api_error
+from ._base import ClientBase, StreamBase, model_ids
+from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step, send_error
 from ._request import PreparedRequest, Prompt
-from ._retry import parse_retry_after
-from ._stream_core import SSEDecoder, StreamState
-from ._transport import http_client_options
 from ._types import ChatResult, StreamEvent
 
-_READ_ERRORS = (httpx.TransportError,)  # mid-body: reset, cut, timeout, protocol error
-_DRAIN_LIMIT = 65536  # bytes read after [DONE] to hand the connection back to the pool
 
-
-class _Stopped(Exception):
-    """cancel() was called while the request was being sent or retried."""
-
-
-class ChatStream:
+class ChatStream(StreamBase):
     """A streamed answer: iterate for StreamEvents; ``result`` always holds what arrived so far.
 
     Use as a context manager so the connection is closed even if you stop iterating early.
     ``cancel()`` may be called from any thread: it shuts the connection down at once (also while
     waiting for the server's first byte or between retries) and the iteration ends quietly with
-    ``result.stopped`` True and the partial text kept.
+    ``result.stopped`` True and the partial text kept. ``on_notice(callback)`` is told, in the
+    iterating thread, about waits before the answer: the offline model starting, retries.
     """
 
-    def __init__(self, client: GLMClient, request: PreparedRequest) -> None:
-        self._client = client
-        self._request = request
-        self.result = ChatResult(request=request.payload, model=request.payload.get("model"))
-        self._cancelled = threading.Event()
-        self._connection = ConnectionHandle()
-        self._response: httpx.Response | None = None
+    _http: httpx.Client
+
+    def __init__(self, exchange: Exchange, http: httpx.Client) -> None:
+        super().__init__(exchange, http)
         self._iterator: Generator[StreamEvent, None, None] | None = None
 
     def __enter__(self) -> ChatStream:
@@ -63,22 +51,9 @@ class ChatStream:
             self._iterator = self._events()
         return self._iterator
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def cancel(self) -> None:
-        """Stop the stream from any thread: the connection is shut down immediately."""
-        self._cancelled.set()
-        self._connection.shutdown()
-
     def close(self) -> None:
         """Close the connection; a stream closed before its end is marked stopped."""
-        if not self.result.complete and self.result.error is None and self._iterator is not None:
-            self.result.stopped = True
-        response = self._response
-        if response is not None:
-            response.close()
+        self._exchange.closing()
         if self._iterator is not None:
             self._iterator.close()
 
@@ -88,180 +63,77 @@ class ChatStream:
             pass
         return self.result
 
-    def _send(self) -> httpx.Response:
-        client, req = self._client, self._request
-        token = sending_for(self._connection)
-        try:
-            request = client.http.build_request("POST", req.url, json=req.payload, headers=req.headers)
-            response = client.http.send(request, stream=True)
-        finally:
-            done_sending(token)
-        self._connection.attach_response(response)
-        return response
-
-    def _open(self, started: float) -> httpx.Response:
-        """Send the request, retrying what may be retried, until a 200 response is open."""
-        req = self._request
-        while True:
-            if self._cancelled.is_set():
-                raise _Stopped
-            error: GLMError
-            try:
-                response = self._send()
-            except httpx.TransportError as exc:
-                if self._cancelled.is_set():
-                    raise _Stopped from None
-                error = transport_error(exc, req.url, self.result)
-                retry_after = None
-            else:
-                if response.status_code == 200:
-                    return response
-                try:
-                    body = response.read()
-                except httpx.TransportError:
-                    body = b""
-                finally:
-                    response.close()
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                error = make_api_error(
-                    response.status_code, body, retry_after=retry_after, partial=self.result
-                )
-            retryable = getattr(error, "retryable", True) if isinstance(error, APIError) else True
-            self._backoff(error, retryable, retry_after, started)
-
-    def _backoff(self, error: GLMError, retryable: bool, retry_after: float | None, started: float) -> None:
-        """Wait before the next attempt, or raise ``error`` when it may not be retried."""
-        self._connection.release()  # back in the pool: another request may be using it now
-        policy, attempt = self._client.retry_policy, self.result.metrics.retries
-        wait = policy.delay(attempt, retry_after)
-        if not retryable or not policy.allows(attempt, wait, started):
-            raise error
-        if self._cancelled.wait(wait):
-            raise _Stopped
-        self.result.metrics.retries = attempt + 1
-
     def _events(self) -> Generator[StreamEvent, None, None]:
-        started = time.monotonic()
-        state = StreamState(self.result, started)
-        try:
-            while True:
-                response = self._open(started)
-                self._response = response
-                try:
-                    yield from self._read(response, state)
-                except _READ_ERRORS as exc:
-                    if self._cancelled.is_set():
-                        raise _Stopped from None
-                    if isinstance(exc, httpx.TimeoutException):
-                        error: GLMError = transport_error(exc, self._request.url, self.result)
-                    else:
-                        error = StreamInterrupted(
-                            f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
-                            f"the {len(self.result.text)} characters that arrived are kept - run it again.",
-                            partial=self.result,
-                        )
-                    if state.answered:  # text was handed out: a retry would repeat it
-                        raise error from None
-                    self._backoff(error, True, None, started)
-                    continue
-                finally:
-                    if not state.done and self.result.finish_reason is None:
-                        # Ended before the answer did (e.g. llama.cpp past its context): this
-                        # connection must not go back to the pool, the server may drop it.
-                        self._connection.discard()
-                    response.close()
-                    self._response = None
-                if self._cancelled.is_set() and not state.done and self.result.finish_reason is None:
-                    raise _Stopped
-                state.finish()
-                return
-        except _Stopped:
-            state.mark_stopped()
-        except GLMError as exc:
-            self.result.error = exc
-            raise
-        except BaseException:
-            # KeyboardInterrupt (kernel interrupt) or the consumer closing the generator.
-            if not self.result.complete:
-                state.mark_stopped()
-            raise
-        finally:
-            self._connection.release()
+        run = self._exchange
+        step = run.resume(None, None)
+        while step is not None:
+            failure = None
+            try:
+                answer = yield from self._perform(step)
+            except BaseException as exc:  # noqa: BLE001 - the engine decides; it re-raises what ends the stream
+                answer, failure = None, exc
+            step = run.resume(answer, failure)
 
-    def _read(self, response: httpx.Response, state: StreamState) -> Iterator[StreamEvent]:
-        kind = event_stream_content_type(response)
-        if kind == "application/json":
-            yield from state.feed_completion(response.json())
-            return
-        if kind != "text/event-stream":
-            raise make_api_error(
-                response.status_code,
-                f"expected text/event-stream, got {kind or 'no content type'}",
-                partial=self.result,
-            )
-        decoder, cancelled = SSEDecoder(), self._cancelled
-        chunks = response.iter_bytes()
-        for chunk in chunks:
-            if cancelled.is_set():
-                return
-            for data in decoder.feed(chunk):
-                yield from state.feed(data)
-                if state.done:
-                    _drain(chunks)
-                    return
-        for data in decoder.flush():
-            yield from state.feed(data)
+    def _perform(self, step: Step) -> Generator[StreamEvent, None, Any]:
+        """Do the I/O ``step`` names, handing out events on the way."""
+        kind = type(step)
+        if kind is Pump:
+            response, feed = step.response, self._exchange.feed  # type: ignore[union-attr]
+            try:
+                for chunk in response.iter_bytes():  # the hot loop
+                    events = feed(chunk)
+                    if events is None:
+                        break
+                    yield from events
+            finally:
+                self._exchange.before_close()
+                response.close()
+            return None
+        if kind is Emit:
+            yield from step.events  # type: ignore[union-attr]
+            return None
+        return self._blocking(step)
 
+    def _blocking(self, step: Step) -> Any:
+        if isinstance(step, Send):
+            return self._send(step.request)
+        if isinstance(step, Read):
+            try:
+                return step.response.read()
+            finally:
+                step.response.close()
+        if isinstance(step, Sleep):
+            return self._exchange.cancelled.wait(step.seconds)
+        if isinstance(step, Call):
+            return step.fn(self._exchange.notify)
+        if isinstance(step, Close):
+            return step.response.close()
+        raise TypeError(f"unknown step {step!r}")
 
-def _drain(chunks: Iterator[bytes]) -> None:
-    """Read what follows [DONE] (normally just the end of the body) so the connection is reused."""
-    seen = 0
-    try:
-        for chunk in chunks:
-            seen += len(chunk)
-            if seen > _DRAIN_LIMIT:
-                return  # a server that keeps talking: the connection is closed instead
-    except httpx.TransportError:
-        return  # the answer is complete; only the connection is lost
+    def _send(self, req: PreparedRequest) -> httpx.Response:
+        http = self._http
+        request = http.build_request("POST", req.url, json=req.payload, headers=req.headers)
+        with self._exchange.sending():
+            return http.send(request, stream=True)
 
 
 class GLMClient(ClientBase):
     """Talk to GLM (or any OpenAI-compatible server) from plain Python.
 
-    All arguments are keyword-only and optional: the provider, key, base URL and model are read
-    from the environment / ``.env`` when not given (see the README). ``transport=`` is for tests.
+    All arguments are keyword-only and optional: ``api_key``, ``base_url``, ``provider``,
+    ``model``, ``timeout`` (60 s), ``max_retries`` (3), ``retry_deadline`` (= timeout) and
+    ``transport`` (for tests). The provider, key, base URL and model are read from the environment
+    / ``.env`` when not given (see the README).
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        retry_deadline: float | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            provider=provider,
-            model=model,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_deadline=retry_deadline,
-        )
-        self.http = httpx.Client(**http_client_options(timeout, transport))
-        if transport is None:
-            track_sockets(self.http)
+    _http_class = httpx.Client
+    http: httpx.Client
 
     def stream(
         self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
     ) -> ChatStream:
         """Start a streamed chat; options are validated now, before any request is sent."""
-        return ChatStream(self, self.prepare(prompt, model=model, system=system, options=options))
+        return ChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
     def chat(
         self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
@@ -276,8 +148,10 @@ class GLMClient(ClientBase):
         try:
             response = self.http.get(url, headers=headers)
         except httpx.TransportError as exc:
-            raise transport_error(exc, url) from None
-        return model_ids(response)
+            error = send_error(exc, url)
+        else:
+            return model_ids(response)
+        raise error
 
     def close(self) -> None:
         self.http.close()

@@ -1,4 +1,5 @@
-"""Result and event types shared by every layer: ChatResult, Usage, Metrics, StreamEvent, ToolCall.
+"""Result and event types shared by every layer: ChatResult, Usage, Metrics, StreamEvent, ToolCall,
+Notice.
 
 These are plain dataclasses with no I/O. A ChatResult is filled in place while a stream runs, so
 ``stream.result`` always holds what has arrived so far (the partial answer if the stream is cut).
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventKind = Literal["text", "reasoning", "tool_call", "usage", "finish"]
+NoticeKind = Literal["starting", "retrying", "restarting"]
 
 
 @dataclass
@@ -169,3 +171,19 @@ class StreamEvent:
     tool_call: ToolCall | None = None
     usage: Usage | None = None
     finish_reason: str | None = None
+
+
+@dataclass
+class Notice:
+    """What a stream is doing while no answer arrives, for a status line (``stream.on_notice``).
+
+    kind "starting": the offline model is starting (up to a minute, once per process);
+    "retrying": a retryable failure, the next attempt follows in ``wait_s`` seconds (``error`` is
+    the failure, e.g. a RateLimitError); "restarting": the offline server had died and is being
+    started again. ``message`` is a short line for people, e.g. "rate limited (1302), retrying in 2 s".
+    """
+
+    kind: NoticeKind
+    message: str
+    wait_s: float | None = None
+    error: Exception | None = None

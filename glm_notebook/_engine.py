@@ -1,0 +1,494 @@
+"""The request engine: every decision of a streamed chat request, written once and free of I/O.
+
+An ``Exchange`` is one chat request and its answer, across attempts. Its core is a generator that
+names the I/O to do next as a *step* and is told the outcome: ``resume(answer, failure)`` sends
+the step's result in, or throws the exception the I/O raised. ``ChatStream`` (sync) and
+``AsyncChatStream`` are thin drivers that only perform the steps::
+
+    Call(fn)        run fn(notify), which may block for long (starting the offline model)
+    Send(request)   send the request, answer with the response (any status)
+    Read(response)  read the whole body and close it, answer with the bytes
+    Pump(response)  feed each read of the body to ``feed()``, hand out the events it returns,
+                    stop when it returns None; then ``before_close()`` and close the response
+    Emit(events)    hand out these events
+    Sleep(seconds)  wait unless cancelled; answer True if cancel() came meanwhile
+    Close(response) close it
+
+The rules (retries happen only before anything of an answer was handed out):
+
+- Retried with backoff, within ``max_retries`` and the deadline, Retry-After honoured: rate limits
+  and 5xx (``APIError.retryable``), connection failures and timeouts, a cut before any event. Every
+  wait is announced with a "retrying" ``Notice``.
+- Not retried: other API errors, ``httpx.LocalProtocolError`` (our request is malformed, e.g. a key
+  with a newline; the server saw nothing), and any failure after an event (text, reasoning,
+  tool_call, usage or finish) was handed out: a retry would hand it out twice.
+- A connection failure lets the endpoint restart a dead offline server once
+  (``Endpoint.recover``): then the request is sent again at once, not counted as a retry.
+- A read error mid-body is "stopped" after cancel(), else a timeout (``APITimeoutError``) or a
+  ``StreamInterrupted`` carrying the partial result; after ``[DONE]`` or a finish_reason the answer
+  is complete and only the connection is lost.
+- Pool: a connection whose body ended before the answer did is shut down before it is closed (the
+  server may drop it); the connection handle is released before every wait and at the end, so a
+  late cancel() never touches a connection another request is using.
+- The endpoint is resolved at the first step, not when the stream is made, so a view can show
+  "starting the offline model…" first; the deadline and the metrics start after it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ._cancel import ConnectionHandle, done_sending, sending_for
+from ._endpoint import Endpoint
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    GLMError,
+    RateLimitError,
+    ServerError,
+    StreamInterrupted,
+    make_api_error,
+)
+from ._request import PreparedRequest
+from ._retry import RetryPolicy, parse_retry_after
+from ._settings import Settings
+from ._stream_core import SSEDecoder, StreamState
+from ._types import ChatResult, Notice, StreamEvent
+
+logger = logging.getLogger("glm_notebook")
+
+DRAIN_LIMIT = 65536  # bytes read after [DONE] to hand the connection back to the pool
+Notify = Callable[[Notice], None]
+
+_READING, _DRAINING, _FAILED = 0, 1, 2  # what feed() does with the next read of the body
+
+
+class Stopped(Exception):
+    """cancel() was called: the stream ends quietly with ``result.stopped``."""
+
+
+# -- steps: the I/O a driver performs -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    fn: Callable[[Notify], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    request: PreparedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    response: httpx.Response
+
+
+@dataclass(frozen=True, slots=True)
+class Pump:
+    response: httpx.Response
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    events: list[StreamEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    response: httpx.Response
+
+
+Step = Call | Send | Read | Pump | Emit | Sleep | Close
+
+
+# -- the decisions, as plain functions --------------------------------------------------------------
+
+
+def send_error(exc: Exception, url: str, partial: ChatResult | None = None) -> GLMError:
+    """The GLM error for a request that could not be sent or answered; never shows headers or the key."""
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Raised before a byte left (h11 refused our own request); its text holds the header value.
+        text = str(exc).lower()
+        if "header value" in text:
+            what = (
+                "an invalid header value - check the API key for spaces or newlines "
+                "(ZHIPUAI_API_KEY / ZAI_API_KEY / GLM_API_KEY, or api_key=...)"
+            )
+        elif "header name" in text:
+            what = "an invalid header name"
+        else:
+            what = "a malformed request - check the API key and the base URL for stray characters"
+        return ConfigurationError(
+            f"ConfigurationError: the request was not sent (LocalProtocolError): {what}.", partial=partial
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"APITimeoutError: no answer from {url} in time ({type(exc).__name__}) - "
+            "try again, or raise timeout=... for long answers.",
+            partial=partial,
+        )
+    return APIConnectionError(
+        f"APIConnectionError: could not talk to {url} ({type(exc).__name__}: {exc}) - "
+        "check the network and the base URL (GLM_BASE_URL / base_url=...).",
+        partial=partial,
+    )
+
+
+def read_error(exc: Exception, url: str, partial: ChatResult) -> GLMError:
+    """The GLM error for a body that broke off: a timeout, or an interruption keeping the partial."""
+    if isinstance(exc, httpx.TimeoutException):
+        return send_error(exc, url, partial)
+    return StreamInterrupted(
+        f"StreamInterrupted: the connection broke mid-answer ({type(exc).__name__}); "
+        f"the {len(partial.text)} characters that arrived are kept - run it again.",
+        partial=partial,
+    )
+
+
+def is_retryable(error: GLMError) -> bool:
+    """Whether another attempt could succeed (before anything of the answer was handed out)."""
+    if isinstance(error, APIError):
+        return error.retryable
+    return isinstance(error, (APIConnectionError, StreamInterrupted))
+
+
+def format_wait(seconds: float) -> str:
+    """A wait for people: "0.4 s" below a second, whole seconds above."""
+    if seconds < 0.95:
+        return f"{max(seconds, 0.1):.1f} s"
+    return f"{seconds:.0f} s"
+
+
+def retry_notice(error: GLMError, wait: float) -> Notice:
+    """The "retrying" notice, e.g. "rate limited (1302), retrying in 2 s"."""
+    if isinstance(error, RateLimitError):
+        why = f"rate limited ({error.code or f'HTTP {error.status_code}'})"
+    elif isinstance(error, ServerError):
+        why = f"server error (HTTP {error.status_code})"
+    elif isinstance(error, APITimeoutError):
+        why = "no answer in time"
+    elif isinstance(error, APIConnectionError):
+        why = "connection failed"
+    elif isinstance(error, StreamInterrupted):
+        why = "the connection broke"
+    else:
+        why = type(error).__name__
+    return Notice("retrying", f"{why}, retrying in {format_wait(wait)}", wait_s=wait, error=error)
+
+
+def content_type(headers: httpx.Headers) -> str:
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+# Until the endpoint module offers resolve(notify), recover() and needs_start, the engine falls back
+# to what it has: resolve() and the base URL still unknown.
+_RESOLVE_NOTIFIES = "notify" in inspect.signature(Endpoint.resolve).parameters
+
+
+def needs_start(endpoint: Endpoint) -> bool:
+    """True while resolving ``endpoint`` would start the offline model (seconds to a minute)."""
+    flag = getattr(endpoint, "needs_start", None)
+    if flag is None:
+        return endpoint.settings.base_url is None
+    return bool(flag() if callable(flag) else flag)
+
+
+def resolve(endpoint: Endpoint, notify: Notify) -> Settings:
+    if _RESOLVE_NOTIFIES:
+        return endpoint.resolve(notify)  # type: ignore[call-arg,unused-ignore]
+    notify(Notice("starting", "starting the offline model…"))
+    return endpoint.resolve()
+
+
+# -- the exchange ------------------------------------------------------------------------------
+
+
+class Exchange:
+    """One chat request and its streamed answer: the decisions, with the I/O left to a driver.
+
+    ``compose(settings)`` builds the request for the endpoint's settings; it runs at once when the
+    endpoint needs no start (so "No model given" and the payload are there before anything is
+    sent), else at the first step. ``result`` is filled in place while the answer streams.
+    """
+
+    def __init__(
+        self, endpoint: Endpoint, compose: Callable[[Settings], PreparedRequest], policy: RetryPolicy
+    ) -> None:
+        self.endpoint = endpoint
+        self.policy = policy
+        self.cancelled = threading.Event()
+        self.connection = ConnectionHandle()
+        self.result = ChatResult()
+        self.request: PreparedRequest | None = None
+        self._compose = compose
+        self._callbacks: list[Notify] = []
+        self._steps: Generator[Step, Any, None] | None = None
+        self._started = 0.0
+        self._state = StreamState(self.result, 0.0)
+        self._decoder = SSEDecoder()
+        self._decode = self._decoder.feed
+        self._mode = _READING
+        self._drained = 0
+        self._pending: GLMError | None = None
+        if not needs_start(endpoint):
+            self._use(endpoint.resolve())
+
+    # -- for the stream's owner (any thread) -----------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop from any thread: the connection is shut down at once."""
+        self.cancelled.set()
+        self.connection.shutdown()
+
+    def on_notice(self, callback: Notify) -> None:
+        self._callbacks.append(callback)
+
+    def notify(self, notice: Notice) -> None:
+        """Tell every callback; one that raises is logged and the stream goes on."""
+        for callback in self._callbacks:
+            try:
+                callback(notice)
+            except Exception:  # noqa: BLE001 - a status line must never break the answer
+                logger.warning("glm_notebook: a notice callback failed on %r", notice.message, exc_info=True)
+
+    def closing(self) -> None:
+        """The stream is being closed: before its end, that means stopped."""
+        result = self.result
+        if self._steps is not None and not result.complete and result.error is None:
+            result.stopped = True
+
+    # -- for the driver --------------------------------------------------------------------------
+
+    def resume(self, answer: Any, failure: BaseException | None) -> Step | None:
+        """The next step, given the last one's answer or the exception it raised; None at the end.
+
+        Raises what ends the stream (the GLM error, KeyboardInterrupt, cancellation, GeneratorExit).
+        Call it outside ``except`` blocks, so the errors it raises carry no unrelated context.
+        """
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = self._run()
+        try:
+            return steps.send(answer) if failure is None else steps.throw(failure)
+        except StopIteration:
+            return None
+
+    @contextmanager
+    def sending(self) -> Iterator[None]:
+        """Wrap the send: the socket it writes to is the one cancel() shuts down."""
+        token = sending_for(self.connection)
+        try:
+            yield
+        finally:
+            done_sending(token)
+
+    def feed(self, chunk: bytes) -> list[StreamEvent] | None:
+        """The events in the next read of the body; None: stop reading (cancelled, or drained)."""
+        if self._mode:
+            return self._feed_after(chunk)
+        if self.cancelled.is_set():
+            return None
+        frames = self._decode(chunk)
+        state = self._state
+        if len(frames) == 1:  # the common case: one frame per read
+            events = state.feed(frames[0])
+        else:
+            events = []
+            for data in frames:
+                try:
+                    events += state.feed(data)
+                except GLMError as exc:
+                    if not events:
+                        raise
+                    self._pending, self._mode = exc, _FAILED  # hand out what came before it first
+                    return events
+                if state.done:
+                    break
+        if state.done:
+            self._mode = _DRAINING
+        return events
+
+    def before_close(self) -> None:
+        """The pool decision, just before the driver closes a streamed response."""
+        if not self._state.done and self.result.finish_reason is None:
+            self.connection.discard()  # ended before the answer did: keep it out of the pool
+
+    # -- the core ------------------------------------------------------------------------------------
+
+    def _feed_after(self, chunk: bytes) -> list[StreamEvent] | None:
+        if self._pending is not None:
+            raise self._pending
+        self._drained += len(chunk)  # after [DONE]: read the rest so the connection can be reused
+        return [] if self._drained <= DRAIN_LIMIT else None
+
+    def _use(self, settings: Settings) -> None:
+        self.request = request = self._compose(settings)
+        self.result.request = request.payload
+        self.result.model = self.result.model or request.payload.get("model")
+
+    def _mark_stopped(self) -> None:
+        self.result.stopped = True
+        if self._started:
+            self._state.mark_stopped()
+
+    def _handed_out(self) -> bool:
+        result = self.result
+        return self._state.answered or result.finish_reason is not None or result.usage is not None
+
+    def _run(self) -> Generator[Step, Any, None]:
+        result = self.result
+        try:
+            if self.cancelled.is_set():
+                raise Stopped
+            if self.request is None:
+                self._use((yield Call(functools.partial(resolve, self.endpoint))))
+            self._started = time.monotonic()
+            self._state = StreamState(result, self._started)
+            yield from self._attempts()
+        except Stopped:
+            self._mark_stopped()
+        except GLMError as exc:
+            result.error = exc
+            raise
+        except BaseException:
+            # KeyboardInterrupt (kernel interrupt), task cancellation, or the consumer closing.
+            if not result.complete:
+                self._mark_stopped()
+            raise
+        finally:
+            self.connection.release()
+
+    def _attempts(self) -> Generator[Step, Any, None]:
+        recovered = not hasattr(self.endpoint, "recover")
+        while True:
+            if self.cancelled.is_set():
+                raise Stopped
+            error = yield from self._attempt()
+            if error is None:
+                return
+            if not recovered and isinstance(error, APIConnectionError):
+                recovered = True
+                settings = yield Call(functools.partial(self._recover, error))
+                if settings is not None:  # a dead offline server was restarted: again, at once
+                    self._use(settings)
+                    continue
+            wait = self._backoff(error)
+            if (yield Sleep(wait)):
+                raise Stopped
+            self.result.metrics.retries += 1
+
+    def _recover(self, error: GLMError, notify: Notify) -> Settings | None:
+        if self.endpoint.recover(error, notify):  # type: ignore[attr-defined,unused-ignore]
+            return self.endpoint.resolve()
+        return None
+
+    def _backoff(self, error: GLMError) -> float:
+        """The wait before the next attempt; raises ``error`` when it may not be retried."""
+        self.connection.release()  # back in the pool: another request may be using it now
+        attempt = self.result.metrics.retries
+        wait = self.policy.delay(attempt, getattr(error, "retry_after", None))
+        if not is_retryable(error) or not self.policy.allows(attempt, wait, self._started):
+            raise error
+        self.notify(retry_notice(error, wait))
+        return wait
+
+    def _attempt(self) -> Generator[Step, Any, GLMError | None]:
+        """One request: None when the answer ended, else the error to retry or raise."""
+        assert self.request is not None
+        try:
+            response = yield Send(self.request)
+        except httpx.TransportError as exc:
+            if self.cancelled.is_set():
+                raise Stopped from None
+            return send_error(exc, self.request.url, self.result)
+        self.connection.attach_response(response)
+        if response.status_code != 200:
+            return (yield from self._refused(response))
+        kind = content_type(response.headers)
+        if kind == "text/event-stream":
+            return (yield from self._stream(response))
+        if kind == "application/json":  # a server that ignored "stream": true
+            return (yield from self._whole(response))
+        yield Close(response)
+        raise make_api_error(
+            response.status_code,
+            f"expected text/event-stream, got {kind or 'no content type'}",
+            partial=self.result,
+        )
+
+    def _refused(self, response: httpx.Response) -> Generator[Step, Any, GLMError]:
+        try:
+            body = yield Read(response)
+        except httpx.TransportError:
+            if self.cancelled.is_set():
+                raise Stopped from None
+            body = b""
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return make_api_error(response.status_code, body, retry_after=retry_after, partial=self.result)
+
+    def _whole(self, response: httpx.Response) -> Generator[Step, Any, GLMError | None]:
+        try:
+            body = yield Read(response)
+        except httpx.TransportError as exc:
+            return self._read_failed(exc)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise make_api_error(response.status_code, body, partial=self.result) from None
+        yield Emit(self._state.feed_completion(answer))
+        self._state.finish()
+        return None
+
+    def _stream(self, response: httpx.Response) -> Generator[Step, Any, GLMError | None]:
+        state, result = self._state, self.result
+        self._decoder = decoder = SSEDecoder()
+        self._decode, self._mode, self._drained = decoder.feed, _READING, 0
+        try:
+            yield Pump(response)
+        except httpx.TransportError as exc:
+            if self._pending is None and not state.done and result.finish_reason is None:
+                return self._read_failed(exc)
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            raise pending
+        if not state.done:
+            if self.cancelled.is_set():
+                if result.finish_reason is None:
+                    raise Stopped
+            else:
+                flushed: list[StreamEvent] = []
+                for data in decoder.flush():
+                    flushed += state.feed(data)
+                if flushed:
+                    yield Emit(flushed)
+        state.finish()
+        return None
+
+    def _read_failed(self, exc: Exception) -> GLMError:
+        if self.cancelled.is_set():
+            raise Stopped from None
+        assert self.request is not None
+        error = read_error(exc, self.request.url, self.result)
+        if self._handed_out():  # a retry would hand the same events out again
+            raise error from None
+        return error
