@@ -24,8 +24,9 @@ class SSEDecoder:
     U+2028/U+2029 inside the text are safe. A line is decoded only once it is complete, so a UTF-8
     character split across reads is safe; invalid UTF-8 becomes U+FFFD instead of an exception.
     Comment lines (``:``) and the ``event``/``id``/``retry`` fields are skipped: GLM puts
-    everything in ``data``. Working on bytes skips httpx's text decoding and line splitting,
-    the largest cost per chunk after HTTP itself.
+    everything in ``data``. As the spec says, a bare ``data`` line (no colon) is a data line with
+    an empty value, and a block without data lines dispatches nothing. Working on bytes skips
+    httpx's text decoding and line splitting, the largest cost per chunk after HTTP itself.
     """
 
     def __init__(self) -> None:
@@ -60,6 +61,8 @@ class SSEDecoder:
                     data.clear()
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line == b"data":  # a field name without a colon has an empty value (SSE spec)
+                data.append(b"")
         return events
 
     def flush(self) -> list[str]:

@@ -12,14 +12,15 @@ httpx.MockTransport returns the whole text.
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glm_notebook import GLMClient
-from glm_notebook._stream_core import SSEDecoder
+from glm_notebook import ChatResult, GLMClient
+from glm_notebook._stream_core import SSEDecoder, StreamState
 
 KEY = "sk-sse-property-key-4242"
 ENDINGS = {"LF": "\n", "CRLF": "\r\n", "CR": "\r"}
@@ -302,3 +303,95 @@ def test_client_text_is_the_whole_answer_for_any_split(glm_client, answer, style
     assert result.complete
     assert result.finish_reason == "stop"
     assert result.metrics.malformed_frames == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec's own examples (WHATWG HTML, "Server-sent events: interpreting an event stream"), and
+# httpx-sse, the peer, on the same input. Per the spec, a stream that ends inside an event drops
+# it; so does SSEDecoder, except that flush() (at the end of the body) delivers an event whose data
+# lines are complete but lack the blank line (see test_flush_delivers_...).
+
+SPEC_EXAMPLES = {
+    "multi-line data": ("data: YHOO\ndata: +2\ndata: 10\n\n", ["YHOO\n+2\n10"]),
+    "comment, ids, one leading space stripped": (
+        ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n",
+        ["first event", "second event", " third event"],
+    ),
+    # "The first block fires events with the data set to the empty string, as would the last block
+    # if it was followed by a blank line. The middle block fires an event with the data set to a
+    # single newline character. The last block is discarded because it is not followed by a blank
+    # line."
+    "bare data lines": ("data\n\ndata\ndata\n\ndata:", ["", "\n"]),
+    "space after the colon is optional": ("data:test\n\ndata: test\n\n", ["test", "test"]),
+    "event types are not data": (
+        "event: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\nevent: add\ndata: 113411\n\n",
+        ["73857293", "2153", "113411"],
+    ),
+    "a bare data line inside a multi-line event": ("data: a\ndata\ndata: b\ndata\n\n", ["a\n\nb\n"]),
+}
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def httpx_sse_datas(text: str) -> list[str]:
+    """What httpx-sse's field decoder makes of the complete lines of ``text``."""
+    from httpx_sse._decoders import SSEDecoder as PeerDecoder
+
+    peer = PeerDecoder()
+    lines = _LINE_END.split(text)[:-1]  # the text after the last line ending is no line yet
+    return [event.data for line in lines if (event := peer.decode(line)) is not None]
+
+
+@pytest.mark.parametrize("name", SPEC_EXAMPLES)
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_the_spec_examples(name, ending):
+    text, expected = SPEC_EXAMPLES[name]
+    text = text.replace("\n", ENDINGS[ending])
+    body = text.encode()
+    assert decode([body]) == expected
+    assert decode([body[i : i + 1] for i in range(len(body))]) == expected
+    assert httpx_sse_datas(text) == expected  # the peer agrees on every example
+
+
+def test_flush_delivers_a_last_event_without_its_blank_line():
+    """Lenient where the spec drops: the body's last event, cut before its blank line, is kept."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data\n\ndata\ndata\n\ndata:") == ["", "\n"]
+    assert decoder.flush() == []  # "data:" has no line ending: cut in the middle, dropped
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\ndata\n") == []
+    assert decoder.flush() == ["a\n"]
+
+
+def test_an_empty_event_is_not_counted_as_a_malformed_frame():
+    state = StreamState(ChatResult(), 0.0)
+    for data in SSEDecoder().feed(b"data\n\ndata:\n\ndata: \n\ndata: {not json\n\n"):
+        assert state.feed(data) == []
+    assert state.result.metrics.malformed_frames == 1
+
+
+_bare = st.booleans()
+
+
+def with_bare_data_lines(draw: st.DrawFn, lines: list[str]) -> list[str]:
+    """``lines`` with some empty-valued data lines ("data:", "data: ") written as a bare "data"."""
+    return ["data" if line in ("data:", "data: ") and draw(_bare) else line for line in lines]
+
+
+@FAST
+@given(stream=sse_stream(), style=STYLES, data=st.data())
+def test_a_bare_data_line_is_an_empty_data_line(stream, style, data):
+    payloads, lines = stream
+    body, _ = encode(data.draw, with_bare_data_lines(data.draw, lines), style)
+    assert decode([body]) == payloads
+    assert decode(data.draw(splits(body), label="reads")) == payloads
+
+
+@FAST
+@given(stream=sse_stream(clean=True), style=STYLES, data=st.data())
+def test_same_data_as_httpx_sse(stream, style, data):
+    """On streams of data-only events (httpx-sse also dispatches blocks without data, which the
+    spec says not to), both decoders give the same payloads, bare data lines included."""
+    payloads, lines = stream
+    body, _ = encode(data.draw, with_bare_data_lines(data.draw, lines), style)
+    assert httpx_sse_datas(body.decode()) == payloads
+    assert decode(data.draw(splits(body), label="reads")) == payloads
