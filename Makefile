@@ -55,7 +55,13 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/pip install -q 'jupyter-ai-magics>=2.31,<2.32' ipython
 	touch $@
 
-bench: $(STAMP) $(PEERS)/.installed
+# The benchmarks' peers in our venv (httpx-sse, the openai SDK): the `bench` extra.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PIP) install -e '.[test,local,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) $(PEERS)/.installed
 	$(PY) benchmarks/run_all.py
 
 clean:

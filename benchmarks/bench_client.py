@@ -37,12 +37,17 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import openai
 from _results import RESULTS, merge  # benchmarks/_results.py: one key per script in results.json
-from httpx_sse import connect_sse
 
 import glm_notebook
 from glm_notebook import GLMClient
+
+try:  # the peers are not dependencies of glm_notebook: the `bench` extra brings them
+    import openai
+    from httpx_sse import connect_sse
+except ImportError as exc:
+    hint = f"bench_client.py measures against {exc.name}: run make bench, or pip install -e '.[bench]'"
+    raise SystemExit(hint) from None
 
 KEY = "bench-key"
 MODEL = "glm-4.7-flash"

@@ -395,3 +395,17 @@ def test_same_data_as_httpx_sse(stream, style, data):
     body, _ = encode(data.draw, with_bare_data_lines(data.draw, lines), style)
     assert httpx_sse_datas(body.decode()) == payloads
     assert decode(data.draw(splits(body), label="reads")) == payloads
+
+
+def test_httpx_sse_is_not_a_runtime_dependency():
+    """Only the benchmarks and these tests use it: it lives in the `bench` and `test` extras."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = (root / "pyproject.toml").read_text()
+    runtime = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M)
+    assert runtime and "httpx" in runtime.group(1) and "httpx-sse" not in runtime.group(1)
+    bench = re.search(r"^bench = \[(.*?)^\]", pyproject, re.S | re.M)
+    assert bench and "httpx-sse" in bench.group(1)
+    users = [p for p in (root / "glm_notebook").rglob("*.py") if "httpx_sse" in p.read_text()]
+    assert users == []
