@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # llama-cpp-python compiles from source (several minutes on 2 cores); pip caches the wheel.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo install test lint js-test bench chromium clean
+.PHONY: demo install test lint js-deps js-test js-build js-bundle bench chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +32,30 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/_*.py glm_notebook/testing glm_notebook/local
 
 # The stream view's JavaScript (jsdom tests; the built bundle in glm_notebook/static is committed).
-js-test:
-	cd js && npm ci --no-audit --no-fund --loglevel=error && npm test
+js-deps:
+	cd js && npm ci --no-audit --no-fund --loglevel=error
+
+js-test: js-deps
+	cd js && npm test
+
+# Rebuild glm_notebook/static from js/src (then commit it).
+js-build: js-deps
+	cd js && npm run build
+
+# The committed bundle must be what js/src builds. The build is deterministic, so build into a
+# temporary directory and compare byte for byte: a stale bundle fails here, not in a browser.
+js-bundle: js-deps
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	node js/build.mjs "$$out" && \
+	if ! diff -r -q "$$out" glm_notebook/static; then \
+	  echo "glm_notebook/static differs from a fresh build of js/src: run 'make js-build' and commit glm_notebook/static." >&2; \
+	  exit 1; \
+	fi && echo "glm_notebook/static matches a fresh build of js/src"
 
 # Tests choose their provider themselves; a key in your shell must not send them to the real service.
 NO_KEYS := env -u ZHIPUAI_API_KEY -u ZAI_API_KEY -u GLM_API_KEY -u GLM_PROVIDER -u GLM_BASE_URL -u GLM_MODEL
 
-test: $(STAMP) chromium lint js-test
+test: $(STAMP) chromium lint js-test js-bundle
 	$(NO_KEYS) $(PY) -m pytest tests -p no:nbval -q -ra --ignore=tests/browser
 	@# Separate run: Playwright's sync API keeps an event loop running in the main thread all session.
 	$(NO_KEYS) $(PY) -m pytest tests/browser -p no:nbval -q -ra
