@@ -29,7 +29,7 @@ from ._errors import (
 )
 from ._options import OPTIONS, Option, build_options
 from ._settings import PROVIDERS, Settings, mask_key, resolve_settings
-from ._types import ChatResult, Metrics, StreamEvent, ToolCall, Usage
+from ._types import ChatResult, Metrics, Notice, StreamEvent, ToolCall, Usage
 from ._version import __version__
 
 # The clients pull in httpx (~0.2 s cold); they load on first use so `%load_ext glm_notebook` stays cheap.
@@ -96,6 +96,7 @@ __all__ = [
     "LocalModelError",
     "Metrics",
     "ModelNotFoundError",
+    "Notice",
     "OPTIONS",
     "Option",
     "PROVIDERS",

@@ -19,9 +19,10 @@ The rules (retries happen only before anything of an answer was handed out):
 - Retried with backoff, within ``max_retries`` and the deadline, Retry-After honoured: rate limits
   and 5xx (``APIError.retryable``), connection failures and timeouts, a cut before any event. Every
   wait is announced with a "retrying" ``Notice``.
-- Not retried: other API errors, ``httpx.LocalProtocolError`` (our request is malformed, e.g. a key
-  with a newline; the server saw nothing), and any failure after an event (text, reasoning,
-  tool_call, usage or finish) was handed out: a retry would hand it out twice.
+- Not retried: other API errors; ``httpx.LocalProtocolError`` (our request is malformed, e.g. a
+  key with a control character; the server saw nothing), which becomes a ConfigurationError that
+  never shows the key; and any failure after an event (text, reasoning, tool_call, usage or
+  finish) was handed out: a retry would hand it out twice.
 - A connection failure lets the endpoint restart a dead offline server once
   (``Endpoint.recover``): then the request is sent again at once, not counted as a retry.
 - A read error mid-body is "stopped" after cancel(), else a timeout (``APITimeoutError``) or a
@@ -30,14 +31,14 @@ The rules (retries happen only before anything of an answer was handed out):
 - Pool: a connection whose body ended before the answer did is shut down before it is closed (the
   server may drop it); the connection handle is released before every wait and at the end, so a
   late cancel() never touches a connection another request is using.
-- The endpoint is resolved at the first step, not when the stream is made, so a view can show
-  "starting the offline model…" first; the deadline and the metrics start after it.
+- The endpoint is resolved when the stream is made if that is instant, else (the offline model
+  must start) at the first step, so a view can show "starting the offline model…" first; the
+  retry deadline and the metrics start after it.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import logging
 import threading
@@ -126,20 +127,21 @@ Step = Call | Send | Read | Pump | Emit | Sleep | Close
 
 def send_error(exc: Exception, url: str, partial: ChatResult | None = None) -> GLMError:
     """The GLM error for a request that could not be sent or answered; never shows headers or the key."""
-    if isinstance(exc, httpx.LocalProtocolError):
-        # Raised before a byte left (h11 refused our own request); its text holds the header value.
-        text = str(exc).lower()
+    if isinstance(exc, (httpx.LocalProtocolError, UnicodeEncodeError)):
+        # Raised before a byte left (httpx or h11 refused our own request); the exception's text
+        # or ``.object`` holds the header value, so neither is kept.
+        text = "header value" if isinstance(exc, UnicodeEncodeError) else str(exc).lower()
         if "header value" in text:
             what = (
-                "an invalid header value - check the API key for spaces or newlines "
-                "(ZHIPUAI_API_KEY / ZAI_API_KEY / GLM_API_KEY, or api_key=...)"
+                "an invalid header value - check the API key for spaces, newlines or other "
+                "characters copied with it (ZHIPUAI_API_KEY / ZAI_API_KEY / GLM_API_KEY, or api_key=...)"
             )
         elif "header name" in text:
             what = "an invalid header name"
         else:
             what = "a malformed request - check the API key and the base URL for stray characters"
         return ConfigurationError(
-            f"ConfigurationError: the request was not sent (LocalProtocolError): {what}.", partial=partial
+            f"ConfigurationError: the request was not sent ({type(exc).__name__}): {what}.", partial=partial
         )
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
@@ -200,26 +202,6 @@ def content_type(headers: httpx.Headers) -> str:
     return headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-# Until the endpoint module offers resolve(notify), recover() and needs_start, the engine falls back
-# to what it has: resolve() and the base URL still unknown.
-_RESOLVE_NOTIFIES = "notify" in inspect.signature(Endpoint.resolve).parameters
-
-
-def needs_start(endpoint: Endpoint) -> bool:
-    """True while resolving ``endpoint`` would start the offline model (seconds to a minute)."""
-    flag = getattr(endpoint, "needs_start", None)
-    if flag is None:
-        return endpoint.settings.base_url is None
-    return bool(flag() if callable(flag) else flag)
-
-
-def resolve(endpoint: Endpoint, notify: Notify) -> Settings:
-    if _RESOLVE_NOTIFIES:
-        return endpoint.resolve(notify)  # type: ignore[call-arg,unused-ignore]
-    notify(Notice("starting", "starting the offline model…"))
-    return endpoint.resolve()
-
-
 # -- the exchange ------------------------------------------------------------------------------
 
 
@@ -250,7 +232,7 @@ class Exchange:
         self._mode = _READING
         self._drained = 0
         self._pending: GLMError | None = None
-        if not needs_start(endpoint):
+        if not endpoint.needs_start:
             self._use(endpoint.resolve())
 
     # -- for the stream's owner (any thread) -----------------------------------------------------
@@ -361,7 +343,7 @@ class Exchange:
             if self.cancelled.is_set():
                 raise Stopped
             if self.request is None:
-                self._use((yield Call(functools.partial(resolve, self.endpoint))))
+                self._use((yield Call(self.endpoint.resolve)))
             self._started = time.monotonic()
             self._state = StreamState(result, self._started)
             yield from self._attempts()
@@ -379,7 +361,7 @@ class Exchange:
             self.connection.release()
 
     def _attempts(self) -> Generator[Step, Any, None]:
-        recovered = not hasattr(self.endpoint, "recover")
+        recovered = False
         while True:
             if self.cancelled.is_set():
                 raise Stopped
@@ -398,8 +380,10 @@ class Exchange:
             self.result.metrics.retries += 1
 
     def _recover(self, error: GLMError, notify: Notify) -> Settings | None:
-        if self.endpoint.recover(error, notify):  # type: ignore[attr-defined,unused-ignore]
-            return self.endpoint.resolve()
+        """After a connection failure: the new settings if a dead offline server was restarted."""
+        url = self.request.url if self.request is not None else None
+        if self.endpoint.recover(error, notify, url=url):
+            return self.endpoint.resolve(notify)
         return None
 
     def _backoff(self, error: GLMError) -> float:
@@ -417,7 +401,7 @@ class Exchange:
         assert self.request is not None
         try:
             response = yield Send(self.request)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII header
             if self.cancelled.is_set():
                 raise Stopped from None
             return send_error(exc, self.request.url, self.result)
