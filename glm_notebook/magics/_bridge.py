@@ -65,7 +65,7 @@ def _tune(
         raise UsageError(_one_line(exc) + ".") from None
     display(playground)
     if out:
-        magics.shell.user_ns[out] = playground
+        magics.user_ns[out] = playground
 
 
 def _compare(

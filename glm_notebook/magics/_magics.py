@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -129,7 +129,7 @@ class GLMMagics(Magics):
         """
         self.run_prompt(_parse_flags(self.glm, line), cell or "")
 
-    @line_magic("glm")
+    @line_magic("glm")  # type: ignore[arg-type]  # IPython types the named form for functions only
     def glm_line(self, line: str) -> None:
         """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | help"""
         words = line.strip().split(maxsplit=1)
@@ -140,8 +140,20 @@ class GLMMagics(Magics):
         if words[0] in LineCommands.NAMES:
             self.commands.run(words[0], words[1] if len(words) > 1 else "")
             return
-        flags, prompt = _split_line_flags(line, self.glm.parser)
+        flags, prompt = _split_line_flags(line, self.parser)
         self.run_prompt(_parse_flags(self.glm, flags), prompt)
+
+    @property
+    def parser(self) -> Any:
+        """The %%glm flag parser (magic_arguments puts it on the decorated method)."""
+        return cast(Any, self.glm).parser
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The user's namespace, where ``_glm`` and ``--out VAR`` go."""
+        shell = self.shell
+        assert shell is not None, "GLMMagics runs inside an IPython shell"
+        return cast(dict[str, Any], shell.user_ns)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -161,7 +173,7 @@ class GLMMagics(Magics):
         check_variable_name(args.out)
         prompt = prompt.lstrip("\n").rstrip()  # the cell's trailing newline is not part of the question
         if args.vars or self.interpolate:
-            prompt = _fill_placeholders(prompt, self.shell.user_ns)
+            prompt = _fill_placeholders(prompt, self.user_ns)
         options = self.options_from(args)
         client = self.shared_client()
         from .._options import build_options
@@ -203,6 +215,7 @@ class GLMMagics(Magics):
             if dropped:
                 print(_dropped_note(conversation.name, dropped))
         if error is None and fmt == "code" and result.text:
+            assert self.shell is not None
             self.shell.set_next_input(extract_code(result.text), replace=False)
         if error is None and fmt == "json":
             try:
@@ -244,9 +257,9 @@ class GLMMagics(Magics):
 
     def store_result(self, value: object, out: str | None) -> None:
         """``_glm`` (and ``--out VAR``) hold ``value``: a ChatResult, or a compare's list of them."""
-        self.shell.user_ns["_glm"] = value
+        self.user_ns["_glm"] = value
         if out:
-            self.shell.user_ns[out] = value
+            self.user_ns[out] = value
 
 
 def check_variable_name(out: str | None) -> None:
