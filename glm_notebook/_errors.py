@@ -133,7 +133,10 @@ _QUOTA_CODES = {"1304", "1308", "1309", "1310", "1311", "1312", "1313"}
 
 def _advice(cls: type[APIError], code: str | None, status: int | None) -> str:
     if cls is AuthenticationError:
-        return "check your API key (ZHIPUAI_API_KEY / ZAI_API_KEY, or api_key=...) and the provider"
+        return (
+            "check your API key (ZHIPUAI_API_KEY / ZAI_API_KEY, GLM_API_KEY for a server of your own, "
+            "or api_key=...) and the provider"
+        )
     if cls is InsufficientBalance:
         return "your account balance is empty: top up the account or use another key; retrying will not help"
     if cls is RateLimitError:
