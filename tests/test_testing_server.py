@@ -535,3 +535,34 @@ def test_plugin_isolates_tests_sharing_the_session_server(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("glm", {"error": {"code": "400", "message": "too long"}}),
+        (
+            "openai",
+            {"object": "error", "message": "too long", "type": "BadRequestError", "param": None, "code": 400},
+        ),
+        ("flat", {"message": "too long", "code": 400}),
+        ("text", {"error": "too long"}),
+    ],
+)
+def test_error_shapes_mid_stream_and_without_stream(server, shape, expected):
+    reply = dict(
+        text="one two three", error_after=1, error_shape=shape, error_code="400", error_message="too long"
+    )
+    server.enqueue(Reply(**reply))
+    status, raw = stream_raw(server)
+    datas = [ev["data"] for ev in sse_events(raw)]
+    assert status == 200 and content_of(json_chunks(raw)) == "one "
+    assert json.loads(datas[-1]) == expected and "[DONE]" not in datas
+    server.enqueue(Reply(**reply))
+    status, raw = stream_raw(server, {"stream": False})
+    assert status == 400 and json.loads(raw) == expected
+
+
+def test_an_unknown_error_shape_is_refused_when_scripted():
+    with pytest.raises(ValueError, match="error_shape must be one of glm, openai, flat, text"):
+        Reply(text="x", error_after=0, error_shape="vllm")
