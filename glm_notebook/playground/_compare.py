@@ -180,21 +180,7 @@ class CompareRun:
         """An async client on the caller's client: its settings, endpoint, retries and transport."""
         from .._async_client import AsyncGLMClient
 
-        from_client = getattr(AsyncGLMClient, "from_client", None)
-        if from_client is not None:
-            client: AsyncGLMClient = from_client(self.client)
-            return client
-        c = self.client  # TODO(issue 9): until the engine's from_client lands
-        s = c.settings
-        return AsyncGLMClient(
-            api_key=s.api_key,
-            base_url=s.base_url,
-            provider=s.provider,
-            model=s.model,
-            timeout=c.timeout,
-            max_retries=c.max_retries,
-            retry_deadline=c.retry_policy.deadline_s,
-        )
+        return AsyncGLMClient.from_client(self.client)
 
     def _opener(self, setting: GridSetting) -> Callable[[], AsyncChatStream]:
         def open_stream() -> AsyncChatStream:
