@@ -226,6 +226,9 @@ def test_a_playground_without_a_client_uses_the_shared_client_of_each_run(zai_en
     pg = Playground("Say hi", auto_run=False)
     try:
         pg.run()
+        view = pg.view_box.children[0]
+        # the cell has returned, so the view's own Stop works from the start (no "interrupt" hint)
+        assert view.show_stop_button and not view.auto_stop_button
         assert pg.wait(10) and pg.last_result.text == "You said: Say hi"
         monkeypatch.setenv("ZAI_API_KEY", OTHER_KEY)
         glm.reset_client()  # a key change: the old shared client is closed

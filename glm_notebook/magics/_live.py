@@ -28,6 +28,7 @@ class LiveView:
         self.view = view
         self.handle = handle  # a DisplayHandle: the static copy replaces the view at the end
         self.plain_text = plain_text
+        self._result: ChatResult | None = None
         view.show_stop_button = stop.show
         view.auto_stop_button = stop.on_greeting
 
@@ -45,8 +46,8 @@ class LiveView:
         self.view.on_stop(callback)
 
     def started(self, result: ChatResult) -> None:
-        if result.model and not self.view.model_name:
-            self.view.model_name = result.model
+        self._result = result
+        self._name_model()
 
     def notice(self, text: str) -> None:
         self.view.set_status(notice_line(text, model=self.view.model_name or None))
@@ -55,7 +56,14 @@ class LiveView:
         self.view.set_status("")  # the browser shows "model · streaming…" again
 
     def feed(self, event: StreamEvent) -> None:
+        if not self.view.model_name:
+            self._name_model()  # the offline model's name is known once its server has started
         self.view.feed(event)
+
+    def _name_model(self) -> None:
+        model = self._result.model if self._result is not None else None
+        if model and not self.view.model_name:
+            self.view.model_name = model
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         try:
