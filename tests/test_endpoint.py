@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,20 +23,15 @@ from glm_notebook.local import current_server, stop_server
 KEY = "sk-endpoint-test-key-8080"
 
 
-def _gone(pid: int) -> bool:
-    """True once ``pid`` has exited (a zombie waiting to be reaped counts as exited)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
 def kill_server(pid: int) -> None:
-    """SIGKILL the offline server, as the OOM killer would, and wait until it has exited."""
+    """SIGKILL the offline server, as the OOM killer would, and wait until it can be reaped.
+
+    (Its /proc entry says "zombie" as soon as the main thread is gone, while llama.cpp's threads
+    may still be exiting: only a reaped process counts here.)
+    """
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while not _gone(pid):
+    while (info := current_server()) is not None and info.pid == pid:
         assert time.monotonic() < deadline, f"server {pid} survived SIGKILL"
         time.sleep(0.01)
 
