@@ -75,10 +75,9 @@ class AsyncChatStream(StreamBase):
 
     async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         run = self._exchange
-        failure: BaseException | None
-        step = run.resume(None, None)
+        step = run.resume()
         while step is not None:
-            answer, failure = None, None
+            answer = None
             try:
                 if isinstance(step, Pump):
                     response, feed = step.response, run.feed
@@ -98,8 +97,8 @@ class AsyncChatStream(StreamBase):
                 else:
                     answer = await self._perform(step)
             except BaseException as exc:  # noqa: BLE001 - the engine decides; it re-raises what ends the stream
-                failure = exc
-            step = run.resume(answer, failure)
+                answer = run.failed(exc)
+            step = run.resume(answer)
 
     async def _perform(self, step: Step) -> Any:
         run = self._exchange

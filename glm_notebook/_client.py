@@ -65,14 +65,13 @@ class ChatStream(StreamBase):
 
     def _events(self) -> Generator[StreamEvent, None, None]:
         run = self._exchange
-        step = run.resume(None, None)
+        step = run.resume()
         while step is not None:
-            failure = None
             try:
                 answer = yield from self._perform(step)
             except BaseException as exc:  # noqa: BLE001 - the engine decides; it re-raises what ends the stream
-                answer, failure = None, exc
-            step = run.resume(answer, failure)
+                answer = run.failed(exc)
+            step = run.resume(answer)
 
     def _perform(self, step: Step) -> Generator[StreamEvent, None, Any]:
         """Do the I/O ``step`` names, handing out events on the way."""

@@ -1,8 +1,8 @@
 """The request engine: every decision of a streamed chat request, written once and free of I/O.
 
 An ``Exchange`` is one chat request and its answer, across attempts. Its core is a generator that
-names the I/O to do next as a *step* and is told the outcome: ``resume(answer, failure)`` sends
-the step's result in, or throws the exception the I/O raised. ``ChatStream`` (sync) and
+names the I/O to do next as a *step* and is told the outcome: ``resume(answer)`` sends the step's
+result in, ``resume(failed(exc))`` throws in the exception the I/O raised. ``ChatStream`` (sync) and
 ``AsyncChatStream`` are thin drivers that only perform the steps::
 
     Call(fn)        run fn(notify), which may block for long (starting the offline model)
@@ -74,7 +74,8 @@ logger = logging.getLogger("glm_notebook")
 DRAIN_LIMIT = 65536  # bytes read after [DONE] to hand the connection back to the pool
 Notify = Callable[[Notice], None]
 
-_READING, _DRAINING, _FAILED = 0, 1, 2  # what feed() does with the next read of the body
+_READING, _DRAINING, _ERRED = 0, 1, 2  # what feed() does with the next read of the body
+_FAILED: Any = object()  # resume()'s answer when the step raised (see Exchange.failed)
 
 
 class Stopped(Exception):
@@ -232,6 +233,7 @@ class Exchange:
         self._mode = _READING
         self._drained = 0
         self._pending: GLMError | None = None
+        self._failure: BaseException | None = None
         if not endpoint.needs_start:
             self._use(endpoint.resolve())
 
@@ -261,8 +263,15 @@ class Exchange:
 
     # -- for the driver --------------------------------------------------------------------------
 
-    def resume(self, answer: Any, failure: BaseException | None) -> Step | None:
-        """The next step, given the last one's answer or the exception it raised; None at the end.
+    def failed(self, exc: BaseException) -> Any:
+        """Keep the exception a step raised: call it in the driver's ``except`` block and pass what
+        it returns to ``resume()``. (No local of the driver keeps the exception, so a traceback
+        printed with locals never shows what it holds, e.g. the header h11 refused.)"""
+        self._failure = exc
+        return _FAILED
+
+    def resume(self, answer: Any = None) -> Step | None:
+        """The next step, given the last one's answer (or ``failed()``); None at the end.
 
         Raises what ends the stream (the GLM error, KeyboardInterrupt, cancellation, GeneratorExit).
         Call it outside ``except`` blocks, so the errors it raises carry no unrelated context.
@@ -271,7 +280,9 @@ class Exchange:
         if steps is None:
             steps = self._steps = self._run()
         try:
-            return steps.send(answer) if failure is None else steps.throw(failure)
+            if answer is _FAILED:
+                return steps.throw(self._take_failure())
+            return steps.send(answer)
         except StopIteration:
             return None
 
@@ -302,7 +313,7 @@ class Exchange:
                 except GLMError as exc:
                     if not events:
                         raise
-                    self._pending, self._mode = exc, _FAILED  # hand out what came before it first
+                    self._pending, self._mode = exc, _ERRED  # hand out what came before it first
                     return events
                 if state.done:
                     break
@@ -316,6 +327,11 @@ class Exchange:
             self.connection.discard()  # ended before the answer did: keep it out of the pool
 
     # -- the core ------------------------------------------------------------------------------------
+
+    def _take_failure(self) -> BaseException:
+        failure, self._failure = self._failure, None
+        assert failure is not None
+        return failure
 
     def _feed_after(self, chunk: bytes) -> list[StreamEvent] | None:
         if self._pending is not None:

@@ -134,7 +134,7 @@ def drive(exchange: Exchange, *attempts: Answer | Exception, cancel_in_sleep: bo
     exchange.on_notice(run.notices.append)
     current: Answer | None = None
     try:
-        step = exchange.resume(None, None)
+        step = exchange.resume()
         while step is not None:
             answer: Any = None
             failure: BaseException | None = None
@@ -180,7 +180,7 @@ def drive(exchange: Exchange, *attempts: Answer | Exception, cancel_in_sleep: bo
                     failure = exc
             elif isinstance(step, Close):
                 run.trace.append("close")
-            step = exchange.resume(answer, failure)
+            step = exchange.resume(answer if failure is None else exchange.failed(failure))
     except BaseException as exc:  # noqa: BLE001 - the outcome under test
         run.error = exc
     return run
@@ -367,23 +367,23 @@ def test_cancel_during_a_retry_wait_stops_quietly():
 
 def test_a_read_error_after_cancel_is_stopped_not_an_error():
     exchange = make_exchange()
-    assert isinstance(exchange.resume(None, None), Send)
-    assert isinstance(exchange.resume(httpx.Response(200, headers=SSE), None), Pump)
+    assert isinstance(exchange.resume(), Send)
+    assert isinstance(exchange.resume(httpx.Response(200, headers=SSE)), Pump)
     exchange.feed(text("part "))
     exchange.cancel()  # from another thread: the socket is shut down, so the read fails
     assert exchange.connection.calls[-1] == "shutdown"  # type: ignore[attr-defined]
     assert exchange.feed(text("more")) is None  # and a read that still arrives is not used
-    assert exchange.resume(None, httpx.ReadError("shut down")) is None
+    assert exchange.resume(exchange.failed(httpx.ReadError("shut down"))) is None
     assert exchange.result.stopped and exchange.result.error is None and exchange.result.text == "part "
 
 
 def test_a_keyboard_interrupt_while_reading_marks_stopped_and_propagates():
     exchange = make_exchange()
-    assert isinstance(exchange.resume(None, None), Send)
-    assert isinstance(exchange.resume(httpx.Response(200, headers=SSE), None), Pump)
+    assert isinstance(exchange.resume(), Send)
+    assert isinstance(exchange.resume(httpx.Response(200, headers=SSE)), Pump)
     exchange.feed(text("part "))
     with pytest.raises(KeyboardInterrupt):
-        exchange.resume(None, KeyboardInterrupt())
+        exchange.resume(exchange.failed(KeyboardInterrupt()))
     assert exchange.result.stopped and exchange.result.text == "part "
 
 
@@ -391,7 +391,7 @@ def test_closing_before_the_end_marks_stopped_but_not_before_the_start():
     exchange = make_exchange()
     exchange.closing()
     assert not exchange.result.stopped  # never iterated
-    exchange.resume(None, None)
+    exchange.resume()
     exchange.closing()
     assert exchange.result.stopped
 
