@@ -130,3 +130,12 @@ def test_no_object_that_holds_the_key_shows_it(glm_server) -> None:
     assert "sk-…wxyz" in repr(requests[0]) and "sk-…wxyz" in repr(client)  # masked, still recognisable
     stream.until_done()
     assert_no_key(repr(stream.result))
+
+
+@pytest.mark.parametrize("client_type", [glm.GLMClient, glm.AsyncGLMClient])
+@pytest.mark.parametrize("mistake", [{"base_url": "my-host:8000/v1"}, {"provider": "bogus"}])
+def test_a_configuration_error_renders_without_the_key(client_type, mistake) -> None:
+    # The client's own __init__ frame is in this traceback, with the key it was given.
+    with pytest.raises(glm.ConfigurationError) as caught:
+        client_type(api_key=KEY, **mistake)
+    assert_no_key(rendered(caught.value))
