@@ -22,7 +22,7 @@ __all__ = ["MAX_PANELS", "GRID_SYNTAX", "GridSetting", "grid_settings", "parse_g
 
 GRID_SYNTAX = (
     '--compare "temperature=0.2,1.0 top_p=0.5,1" '
-    "(keys: temperature, top_p, max_tokens; items separated by spaces or ';', values by ',')"
+    f"(keys: {', '.join(SAMPLING_OPTIONS)}; items separated by spaces or ';', values by ',')"
 )
 #: The most panels one compare may open: each one is a concurrent request and a live view.
 MAX_PANELS = 48
