@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check glm_notebook tests benchmarks
 	$(VENV)/bin/ruff format --check glm_notebook tests benchmarks
 	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/_*.py glm_notebook/testing glm_notebook/local
+	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/magics glm_notebook/playground glm_notebook/widgets
 
 # The stream view's JavaScript (jsdom tests; the built bundle in glm_notebook/static is committed).
 js-deps:

@@ -113,7 +113,7 @@ def options_from(args: Any, defaults: Any) -> dict[str, Any]:
 
 def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate the cell magic with every flag (applied bottom-up, so listed in reverse)."""
-    decorators = [
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         magic_arguments(),
         argument(
             "--model",

@@ -43,6 +43,9 @@ def request_value(name: str, value: Any, step: float) -> Any:
 class ParameterPanel(widgets.VBox):
     """Sliders, model picker, thinking choice and system prompt for one provider."""
 
+    #: The table options this panel has a control for (every other option is sent as given).
+    CONTROLS = (*SAMPLING_OPTIONS, "thinking")
+
     def __init__(
         self,
         *,

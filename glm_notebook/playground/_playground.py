@@ -18,7 +18,6 @@ the view is on screen first).
 from __future__ import annotations
 
 import html
-import inspect
 import json
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from .._options import OPTIONS, SAMPLING_OPTIONS, build_options
+from .._options import SAMPLING_OPTIONS, build_options
 from .._status import status_line
 from .._types import ChatResult
 from ..magics._live import LiveView
@@ -95,8 +94,7 @@ class _Run:
 def _panel_controls() -> tuple[str, ...]:
     """The table options the ParameterPanel has a control for: its sliders and the options it takes
     by name (the thinking switch). Every other option is sent unchanged with each run."""
-    named = getattr(ParameterPanel, "CONTROLS", None) or inspect.signature(ParameterPanel).parameters
-    return (*SAMPLING_OPTIONS, *(n for n in OPTIONS if n in named and n not in SAMPLING_OPTIONS))
+    return ParameterPanel.CONTROLS
 
 
 def _words(names: tuple[str, ...]) -> str:
