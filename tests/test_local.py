@@ -349,6 +349,28 @@ def test_a_failed_start_keeps_the_log_it_names(monkeypatch: pytest.MonkeyPatch, 
     assert not log_path.exists()
 
 
+def test_a_start_removes_logs_of_processes_killed_outright(tmp_path: Path) -> None:
+    # A SIGKILLed kernel runs no atexit: its log stays until the next start anywhere cleans it.
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed.kill()
+    killed.wait()
+    temp = Path(local._server.tempfile.gettempdir())
+    stale = temp / f"glm_notebook-local-{killed.pid}.log"
+    live = temp / f"glm_notebook-local-{os.getppid()}.log"  # our parent runs: its log is its own
+    stale.write_text("left by a killed kernel")
+    kept_before = live.exists()
+    live.touch()
+    try:
+        stop_server()
+        ensure_server()
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        stale.unlink(missing_ok=True)
+        if not kept_before:
+            live.unlink(missing_ok=True)
+
+
 def test_ctrl_c_while_the_first_start_waits_stops_the_half_started_server() -> None:
     from glm_notebook import resolve_settings
     from glm_notebook._endpoint import Endpoint

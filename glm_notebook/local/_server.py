@@ -9,7 +9,8 @@ before the KeyboardInterrupt goes on; the next call starts afresh.
 Its log (``info.log_path``, ``glm_notebook-local-<pid>.log`` in the temp directory) is removed when
 the server is stopped: ``stop_server()``, interpreter exit, an interrupted start. It is kept when
 the start failed, since the error names it, and while a server that died unexpectedly has not
-been replaced yet.
+been replaced yet. A process killed outright (SIGKILL, a crashed kernel) cannot remove its log:
+each start removes the logs of such processes, which no longer exist.
 
 pydantic-settings makes the server read *every* setting from the environment too (``API_KEY``,
 ``HOST``, ``PORT``, ``MODEL``, ``CONFIG_FILE``, ``N_CTX``, ...: case-insensitive), so the child gets
@@ -92,6 +93,7 @@ class _Running:
     owner_pid: int  # a forked child must not stop its parent's server
 
 
+_LOG_PREFIX = "glm_notebook-local-"  # + "<pid>.log" in the temp directory
 _lock = threading.RLock()
 _running: _Running | None = None
 _atexit_registered = False
@@ -116,7 +118,8 @@ def ensure_server() -> LocalServerInfo:
         n_threads = _int_env(THREADS_ENV, default_threads())
         chat_format, chat_args = _chat_arguments(choice)
         timeout = _float_env(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
-        log_path = Path(tempfile.gettempdir()) / f"glm_notebook-local-{os.getpid()}.log"
+        log_path = Path(tempfile.gettempdir()) / f"{_LOG_PREFIX}{os.getpid()}.log"
+        _remove_stale_logs(log_path.parent)
         if not _atexit_registered:
             atexit.register(stop_server)
             _atexit_registered = True
@@ -170,6 +173,30 @@ def _stop(*, remove_log: bool) -> None:
         if remove_log:
             with contextlib.suppress(OSError):
                 running.info.log_path.unlink()
+
+
+def _remove_stale_logs(directory: Path) -> None:
+    """Remove our logs left by processes that no longer exist (a SIGKILLed kernel cannot)."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return
+    uid = os.getuid()
+    for path in directory.glob(f"{_LOG_PREFIX}*.log"):
+        pid = path.name[len(_LOG_PREFIX) : -len(".log")]
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_exists(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if path.stat().st_uid == uid:  # never another user's file
+                path.unlink()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process (or we cannot tell): keep its log
+    return True
 
 
 def current_server() -> LocalServerInfo | None:
