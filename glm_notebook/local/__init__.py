@@ -15,7 +15,8 @@ Environment: ``GLM_LOCAL_MODEL`` (a .gguf file instead of the packaged model), `
 
 The server log is ``info.log_path`` (``glm_notebook-local-<pid>.log`` in the temp directory). It is
 removed when the server stops normally (``stop_server()``, interpreter exit, a Ctrl-C during the
-start) and kept when the start failed: the LocalModelError names it. A Ctrl-C while the first start
+start) and kept when the start failed: the LocalModelError names it. Logs of processes killed
+outright (which run no cleanup) are removed by the next start. A Ctrl-C while the first start
 waits for the model to load stops the half-started server; the next call starts afresh. A server
 that died is replaced by the next ``ensure_server()``; a client notices through
 ``glm_notebook._endpoint.Endpoint`` and says "restarting".
