@@ -1,7 +1,9 @@
-"""When to retry and how long to wait: exponential backoff with jitter, honouring Retry-After.
+"""How long to wait before a retry and whether one still fits: exponential backoff with jitter,
+honouring Retry-After, bounded by ``max_retries`` and a total deadline.
 
-Retried: rate limits (1302, 1303, 1305), 5xx and connection errors, and only before any answer
-text has been handed out. Never retried: 1113 (no balance), quotas, auth, invalid requests.
+What is retried is decided in ``_engine``: rate limits (1302, 1303, 1305), 5xx and connection
+errors, and only before any event of the answer has been handed out. Never retried: 1113 (no
+balance), quotas, auth, invalid requests, a request httpx refused to send.
 """
 
 from __future__ import annotations
