@@ -45,12 +45,13 @@ class RecordedRequest:
     written (None if none was); ``outcome`` and ``ended_at`` are set when the request ends.
     ``reply`` is the ``Reply``/``Fault`` used (None for requests that never reached a script, e.g.
     ``GET /models``). ``body`` holds the raw request bytes, ``peer`` the client's (host, port): two
-    requests with the same peer came over the same (pooled) connection.
+    requests with the same peer came over the same (pooled) connection. ``headers`` (which hold
+    the client's key) are left out of the repr, so a failing test's output never shows a key.
     """
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)
     json: Any = None
     started_at: float = 0.0
     first_byte_at: float | None = None
