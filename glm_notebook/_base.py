@@ -21,7 +21,7 @@ from ._errors import make_api_error
 from ._options import build_options
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
-from ._settings import Settings, mask_key, resolve_settings
+from ._settings import SecretKey, Settings, mask_key, resolve_settings
 from ._transport import http_client_options
 from ._types import ChatResult
 
@@ -71,6 +71,8 @@ class ClientBase:
         retry_deadline: float | None = None,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if api_key is not None:
+            api_key = SecretKey(api_key)  # this frame's locals show it masked (tracebacks with locals)
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider, model=model)
         deadline = retry_deadline if retry_deadline is not None else timeout
         policy = RetryPolicy(max_retries=max_retries, deadline_s=deadline)
@@ -109,7 +111,10 @@ class ClientBase:
         return self.settings.provider == "local"
 
     def __repr__(self) -> str:
-        s = self.settings
+        endpoint = self.__dict__.get("endpoint")
+        if endpoint is None:  # a constructor that raised (a traceback printing its locals asks)
+            return f"{type(self).__name__}(<not configured>)"
+        s = endpoint.settings
         return (
             f"{type(self).__name__}(provider={s.provider!r}, base_url={s.base_url!r}, "
             f"model={s.model!r}, api_key={mask_key(s.api_key)!r})"
