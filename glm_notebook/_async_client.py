@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
-from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step, send_error
+from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
+from ._failures import send_error
 from ._request import Prompt
 from ._types import ChatResult, Notice, StreamEvent
 

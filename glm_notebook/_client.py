@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
-from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step, send_error
+from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
+from ._failures import send_error
 from ._request import PreparedRequest, Prompt
 from ._types import ChatResult, StreamEvent
 

@@ -28,11 +28,8 @@ from glm_notebook._engine import (
     Read,
     Send,
     Sleep,
-    format_wait,
-    is_retryable,
-    retry_notice,
-    send_error,
 )
+from glm_notebook._failures import format_wait, is_retryable, retry_notice, send_error
 from glm_notebook._request import PreparedRequest
 from glm_notebook._retry import RetryPolicy
 from glm_notebook._settings import Settings
