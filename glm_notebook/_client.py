@@ -76,9 +76,8 @@ class ChatStream(StreamBase):
 
     def _perform(self, step: Step) -> Generator[StreamEvent, None, Any]:
         """Do the I/O ``step`` names, handing out events on the way."""
-        kind = type(step)
-        if kind is Pump:
-            response, feed = step.response, self._exchange.feed  # type: ignore[union-attr]
+        if isinstance(step, Pump):
+            response, feed = step.response, self._exchange.feed
             try:
                 for chunk in response.iter_bytes():  # the hot loop
                     events = feed(chunk)
@@ -89,8 +88,8 @@ class ChatStream(StreamBase):
                 self._exchange.before_close()
                 response.close()
             return None
-        if kind is Emit:
-            yield from step.events  # type: ignore[union-attr]
+        if isinstance(step, Emit):
+            yield from step.events
             return None
         return self._blocking(step)
 
