@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from .._status import STARTING_OFFLINE, error_line, status_line
-from .._types import ChatResult, StreamEvent
+from .._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
     from .._async_client import AsyncChatStream
@@ -103,13 +103,8 @@ def stop_button(mode: str = "auto", *, cell_busy: bool) -> StopButton:
 
 def needs_start(client: object) -> bool:
     """True when the client's first request must start the offline model (say so before waiting)."""
-    endpoint = getattr(client, "endpoint", None)
-    flag = getattr(endpoint, "needs_start", None)
-    if callable(flag):
-        flag = flag()
-    if isinstance(flag, bool):
-        return flag
-    return bool(getattr(client, "is_offline", False)) and getattr(client, "base_url", None) is None
+    endpoint = getattr(client, "endpoint", None)  # a GLMClient's; a client of another kind starts nothing
+    return bool(endpoint is not None and endpoint.needs_start)
 
 
 class AnswerView(Protocol):
@@ -132,10 +127,6 @@ class AnswerView(Protocol):
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         """The run has ended: show the final text, status line and any error line."""
-
-
-class _Notice(Protocol):
-    message: str
 
 
 class AnswerRun:
@@ -284,9 +275,7 @@ class AnswerRun:
             self._notice(STARTING_OFFLINE)
         stream = self._open_stream()
         self.result = stream.result
-        on_notice = getattr(stream, "on_notice", None)
-        if callable(on_notice):
-            on_notice(self._on_notice)
+        stream.on_notice(self._on_notice)
         with self._lock:
             self.stream = stream
             stop_requested = self._stop_requested
@@ -296,8 +285,8 @@ class AnswerRun:
             self.view.started(self.result)
         return stream
 
-    def _on_notice(self, notice: _Notice) -> None:
-        self._notice(getattr(notice, "message", None) or str(notice))
+    def _on_notice(self, notice: Notice) -> None:
+        self._notice(notice.message)
 
     def _notice(self, text: str) -> None:
         if self.notices and self.notices[-1] == text and self._notice_shown:
