@@ -46,7 +46,7 @@ def test_the_flags_and_defaults_come_from_the_table(ip):
             assert f"--no-{opt.flag_name[2:]}" in flags
         assert magics.trait_metadata(name, "config"), f"%config GLMMagics.{name} is not configurable"
     # Options without flag=True get no flag (they are sent from Python only).
-    for name, opt in OPTIONS.items():
+    for opt in OPTIONS.values():
         if not opt.flag:
             assert opt.flag_name not in flags
     assert SAMPLING_OPTIONS == tuple(n for n, o in OPTIONS.items() if o.step and o.slider_default is not None)
