@@ -116,7 +116,10 @@ OPTIONS: dict[str, Option] = {
             flag=True,
         ),
         Option(
-            "thinking", "bool", "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'", flag=True
+            "thinking",
+            "bool",
+            "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'",
+            flag=True,
         ),
         Option("do_sample", "bool", "GLM: False makes decoding greedy"),
         Option("response_format", "any", "{'type': 'json_object'} (or 'json_object') asks for a JSON answer"),
