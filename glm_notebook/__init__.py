@@ -26,6 +26,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
     StreamInterrupted,
+    ToolLoopError,
 )
 from ._options import OPTIONS, Option, build_options
 from ._settings import PROVIDERS, Settings, mask_key, resolve_settings
@@ -43,11 +44,15 @@ _LAZY = {
     "get_client": "._client",
     "reset_client": "._client",
     "set_client": "._client",
+    "Tool": "._tools",
+    "tool": "._tools",
+    "web_search": "._tools",
 }
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+    from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
 
 
@@ -108,7 +113,9 @@ __all__ = [
     "Settings",
     "StreamEvent",
     "StreamInterrupted",
+    "Tool",
     "ToolCall",
+    "ToolLoopError",
     "Usage",
     "__version__",
     "build_options",
@@ -118,4 +125,6 @@ __all__ = [
     "reset_client",
     "resolve_settings",
     "set_client",
+    "tool",
+    "web_search",
 ]

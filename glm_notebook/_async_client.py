@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,6 +21,8 @@ from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import Prompt
+from ._tool_loop import Run, ToolLoop, run_calls_async
+from ._tools import Approver
 from ._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
@@ -128,8 +130,10 @@ class AsyncChatStream(StreamBase):
         raise TypeError(f"unknown step {step!r}")
 
 
-class AsyncGLMClient(ClientBase):
-    """The async client: same arguments and methods as GLMClient, awaitable."""
+class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
+    """The async client: same arguments and methods as GLMClient, awaitable (``await
+    client.chat(...)``); parallel tool calls run concurrently (sync functions in worker threads)
+    and ``approver`` may be a coroutine function."""
 
     _http_class = httpx.AsyncClient
     http: httpx.AsyncClient
@@ -150,11 +154,24 @@ class AsyncGLMClient(ClientBase):
         """Start a streamed chat (use with ``async with``); options are validated now."""
         return AsyncChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-    async def chat(
-        self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
+    async def _answer(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
     ) -> ChatResult:
         async with self.stream(prompt, model=model, system=system, **options) as stream:
             return await stream.until_done()
+
+    async def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
+        decision = loop.resume()
+        while decision is not None:
+            outcome: Any
+            if isinstance(decision, Run):  # parallel calls concurrently
+                outcome = await run_calls_async(decision.calls, approver)
+            else:
+                async with self.stream(decision.messages, model=model, **decision.options) as s:
+                    outcome = await s.until_done()
+            decision = loop.resume(outcome)
+        assert loop.result is not None
+        return loop.result
 
     async def models(self) -> list[str]:
         url, headers = self.models_request()

@@ -10,7 +10,8 @@ httpx options in ``_transport``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
@@ -24,6 +25,12 @@ from ._retry import RetryPolicy
 from ._settings import SecretKey, Settings, mask_key, resolve_settings
 from ._transport import http_client_options
 from ._types import ChatResult
+
+if TYPE_CHECKING:
+    from ._tool_loop import ToolLoop
+    from ._tools import Approver
+
+Answer = TypeVar("Answer")  # ChatResult for GLMClient, an awaitable of it for AsyncGLMClient
 
 
 class StreamBase:
@@ -48,7 +55,7 @@ class StreamBase:
         self._exchange.on_notice(callback)
 
 
-class ClientBase:
+class ClientBase(Generic[Answer]):
     """Settings, retry policy and request preparation common to GLMClient and AsyncGLMClient.
 
     All arguments are keyword-only and optional: the provider, key, base URL and model are read
@@ -137,6 +144,82 @@ class ClientBase:
             )
 
         return Exchange(self.endpoint, compose, self.retry_policy)
+
+    def chat(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tool_turns: int = 10,
+        raise_tool_errors: bool = False,
+        approver: Approver | None = None,
+        **options: Any,
+    ) -> Answer:
+        """Ask and wait for the whole answer (``await`` it on AsyncGLMClient).
+
+        With ``tools`` (functions, ``glm.tool(...)``, ``glm.web_search()``) GLM may call them: each
+        call is checked, run and answered until the model is done or ``max_tool_turns`` tool turns
+        have passed (then ``ToolLoopError``); ``_tool_loop`` says what the model gets on each
+        failure. ``raise_tool_errors=True`` re-raises a tool's exception. ``approver(call) -> bool``
+        decides the calls whose tool has ``approve`` set (default: an ``input()`` prompt).
+        """
+        if tools is None:
+            return self._answer(prompt, model, system, {**options, "tool_choice": tool_choice})
+        from ._tool_loop import ask_in_terminal
+
+        loop = self.tool_loop(
+            prompt,
+            model=model,
+            system=system,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_turns=max_tool_turns,
+            raise_tool_errors=raise_tool_errors,
+            options=options,
+        )
+        return self._run_tools(loop, model, approver or ask_in_terminal)
+
+    def _answer(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
+    ) -> Answer:
+        raise NotImplementedError  # the driver: stream once, return the result
+
+    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> Answer:
+        raise NotImplementedError  # the driver: pump the loop's decisions
+
+    def tool_loop(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None,
+        system: str | None,
+        tools: Sequence[Any],
+        tool_choice: Any,
+        max_tool_turns: int,
+        raise_tool_errors: bool,
+        options: dict[str, Any],
+    ) -> ToolLoop:
+        """The turn decisions of ``chat(..., tools=[...])`` (imports pydantic now, not before).
+
+        ``tool_stream: true`` is added for the models that stream arguments with it, unless set."""
+        from ._tool_loop import ToolLoop, supports_tool_stream
+        from ._tools import ToolSet
+
+        build_options(self.settings.provider, options)  # a bad option fails before the schemas are built
+        toolset = ToolSet(tools)
+        if options.get("tool_stream") is None and supports_tool_stream(model or self.settings.model):
+            options = {**options, "tool_stream": True}
+        return ToolLoop(
+            toolset,
+            build_messages(prompt, system),
+            options,
+            tool_choice=tool_choice,
+            max_tool_turns=max_tool_turns,
+            raise_tool_errors=raise_tool_errors,
+        )
 
     def models_request(self) -> tuple[str, dict[str, str]]:
         settings = self.endpoint.resolve()  # may start the offline model

@@ -20,6 +20,8 @@ from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
+from ._tool_loop import Ask, ToolLoop, run_calls_sync
+from ._tools import Approver
 from ._types import ChatResult, StreamEvent
 
 
@@ -116,13 +118,13 @@ class ChatStream(StreamBase):
             return http.send(request, stream=True)
 
 
-class GLMClient(ClientBase):
+class GLMClient(ClientBase[ChatResult]):
     """Talk to GLM (or any OpenAI-compatible server) from plain Python.
 
     All arguments are keyword-only and optional: ``api_key``, ``base_url``, ``provider``,
     ``model``, ``timeout`` (60 s), ``max_retries`` (3), ``retry_deadline`` (= timeout) and
     ``transport`` (for tests). The provider, key, base URL and model are read from the environment
-    / ``.env`` when not given (see the README).
+    / ``.env`` when not given (see the README). ``chat()`` is ``ClientBase.chat``.
     """
 
     _http_class = httpx.Client
@@ -134,12 +136,23 @@ class GLMClient(ClientBase):
         """Start a streamed chat; options are validated now, before any request is sent."""
         return ChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-    def chat(
-        self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
+    def _answer(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
     ) -> ChatResult:
-        """Ask and wait for the whole answer."""
         with self.stream(prompt, model=model, system=system, **options) as stream:
             return stream.until_done()
+
+    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
+        step = loop.resume()
+        while step is not None:
+            if isinstance(step, Ask):
+                with self.stream(step.messages, model=model, **step.options) as stream:
+                    answer: Any = stream.until_done()
+            else:
+                answer = run_calls_sync(step.calls, approver)
+            step = loop.resume(answer)
+        assert loop.result is not None
+        return loop.result
 
     def models(self) -> list[str]:
         """Model ids the server lists at ``{base_url}/models``."""

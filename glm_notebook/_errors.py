@@ -18,7 +18,8 @@
     │   └── ServerError           HTTP 5xx (retried with backoff)
     ├── APIConnectionError        the server could not be reached, or the connection broke
     │   └── APITimeoutError       no answer within the timeout
-    └── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
+    ├── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
+    └── ToolLoopError             max_tool_turns reached; ``partial`` and ``messages`` hold the loop so far
 
 Every error carries ``partial`` (the ChatResult so far, or None) so nothing already shown is lost,
 and every message says what to do next.
@@ -124,6 +125,20 @@ class APITimeoutError(APIConnectionError):
 
 class StreamInterrupted(GLMError):
     """The stream ended before the server finished it; ``partial`` holds the text that arrived."""
+
+
+class ToolLoopError(GLMError):
+    """The model still asked for tools after ``max_tool_turns`` tool turns.
+
+    ``partial`` is the ChatResult so far (every call in ``tool_calls``, usage summed) and
+    ``messages`` the transcript as sent and received.
+    """
+
+    def __init__(
+        self, message: str, *, partial: ChatResult | None = None, messages: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.messages = messages if messages is not None else []
 
 
 _AUTH_CODES = {"1000", "1001", "1002", "1003", "1004"}

@@ -85,6 +85,12 @@ def is_error_object(chunk: dict[str, Any]) -> bool:
     return bool(error) or chunk.get("object") == "error" or isinstance(chunk.get("message"), str)
 
 
+# Top-level fields of a chunk this module reads or that carry nothing for the user.
+_KNOWN_FIELDS = frozenset(
+    {"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier"}
+)
+
+
 class StreamState:
     """Accumulates one streamed answer into ``result`` and turns chunks into StreamEvents."""
 
@@ -119,6 +125,7 @@ class StreamState:
         choice = (body.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         chunk = {
+            **body,
             "id": body.get("id"),
             "model": body.get("model"),
             "usage": body.get("usage"),
@@ -127,6 +134,9 @@ class StreamState:
                     "delta": {
                         "content": message.get("content"),
                         "reasoning_content": message.get("reasoning_content"),
+                        "tool_calls": [
+                            {"index": i, **call} for i, call in enumerate(message.get("tool_calls") or [])
+                        ],
                     },
                     "finish_reason": choice.get("finish_reason"),
                 }
@@ -176,21 +186,38 @@ class StreamState:
         if isinstance(usage, dict):
             result.usage = Usage.from_json(usage)
             events.append(StreamEvent("usage", usage=result.usage))
+        if len(chunk) > 4:  # id, model, created, choices (+ object, usage...): look for more
+            for key in chunk.keys() - _KNOWN_FIELDS:
+                result.extras[key] = chunk[key]  # e.g. web_search sources: kept as they came
         return events
 
     def _tool_call_event(self, raw: dict[str, Any]) -> StreamEvent:
+        """Assemble calls by ``index``. Tolerated (GLM behind other servers): the whole call in one
+        delta, the first argument fragment with the name, ``id`` (or the name) repeated on
+        continuations, the last fragment on the finish chunk, zero-argument calls; without an
+        index a delta continues the call with its id, else starts a new one."""
         self._mark_token()
-        index = int(raw.get("index", len(self._tool_calls)))
-        call = self._tool_calls.get(index)
+        calls = self._tool_calls
+        call_id = raw.get("id")
+        index = raw.get("index")
+        if index is None:
+            known = [c.index for c in calls.values() if call_id and c.id == call_id]
+            index = known[0] if known else len(calls)
+        index = int(index)
+        call = calls.get(index)
         if call is None:
             call = ToolCall(index=index)
-            self._tool_calls[index] = call
+            calls[index] = call
             self.result.tool_calls.append(call)
-        call.id = raw.get("id") or call.id
+        call.id = call_id or call.id
         call.type = raw.get("type") or call.type
         function = raw.get("function") or {}
-        call.name += function.get("name") or ""
+        name = function.get("name") or ""
+        if name and name != call.name:
+            call.name += name
         piece = function.get("arguments") or ""
+        if not isinstance(piece, str):  # a server that sends the arguments as an object
+            piece = json.dumps(piece, ensure_ascii=False)
         call.arguments += piece
         return StreamEvent("tool_call", text=piece, tool_call=call)
 

@@ -61,15 +61,25 @@ class Metrics:
 
 @dataclass
 class ToolCall:
-    """A function call requested by the model; ``arguments`` is the JSON text as streamed."""
+    """A function call requested by the model; ``arguments`` is the JSON text as streamed.
+
+    After a tool loop (``chat(..., tools=[...])``) ``output`` is the text sent back to the model
+    (None if nothing was sent, e.g. the call that hit ``max_tool_turns``), ``error`` says what went
+    wrong (the tool raised, invalid arguments, an unknown tool, "denied by the user"; None if it
+    ran), and ``duration_s`` is how long the function ran.
+    """
 
     index: int
     id: str | None = None
     type: str = "function"
     name: str = ""
     arguments: str = ""
+    output: str | None = None
+    error: str | None = None
+    duration_s: float | None = None
 
     def parsed_arguments(self) -> Any:
+        """The arguments as Python (an empty string is ``{}``); raises ValueError for bad JSON."""
         return _json.loads(self.arguments or "{}")
 
 
@@ -109,6 +119,12 @@ class ChatResult:
     ``complete`` is True only when the server finished the stream normally; a cut or stopped stream
     leaves the partial text here with ``complete`` False and ``stopped`` or ``error`` set.
     ``request`` is the JSON payload that was sent (it never contains the API key).
+
+    After a tool loop: ``tool_calls`` holds every call of every turn (with ``output`` and
+    ``error``), ``messages`` the whole exchange as sent and received, ``usage`` the sum over the
+    turns; ``text`` is the last turn's answer. ``extras`` keeps top-level fields of the reply this
+    package does not interpret, as they came (e.g. ``web_search``: the sources of GLM's built-in
+    search).
     """
 
     text: _GrowingText = _GrowingText()
@@ -124,6 +140,8 @@ class ChatResult:
     stopped: bool = False
     error: Exception | None = None
     logprobs: list[dict[str, Any]] | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def add_text(self, piece: str) -> None:
         """Append a streamed piece of the answer (O(1); ``text`` includes it at once)."""
