@@ -114,6 +114,7 @@ def completion_body(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
         body["usage"] = usage
     if reply.content_filter is not None:
         body["content_filter"] = reply.content_filter
+    body.update(reply.extra or {})
     return body
 
 
@@ -121,16 +122,43 @@ def _pieces(reply: Reply) -> list[tuple[str, Any]]:
     """The piece chunks' deltas in order, each as (kind, delta)."""
     out: list[tuple[str, Any]] = [("reasoning", {"reasoning_content": p}) for p in reply.reasoning_pieces()]
     out += [("content", {"content": p}) for p in reply.content_pieces()]
-    for i, call in enumerate(reply.normalized_tool_calls()):
-        for j, arg in enumerate(reply.tool_argument_pieces(call["arguments"])):
+    out += _tool_pieces(reply)
+    return out
+
+
+def _tool_pieces(reply: Reply) -> list[tuple[str, Any]]:
+    """The tool-call deltas in ``reply.tool_shape`` (see ``Reply``)."""
+    shape = reply.tool_shape
+    calls = reply.normalized_tool_calls()
+
+    def head(i: int, call: dict[str, str], arguments: str) -> dict[str, Any]:
+        return {
+            "index": i,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": arguments},
+        }
+
+    if shape == "one_delta":
+        return (
+            [("tool", {"tool_calls": [head(i, c, c["arguments"]) for i, c in enumerate(calls)]})]
+            if calls
+            else []
+        )
+    out: list[tuple[str, Any]] = []
+    for i, call in enumerate(calls):
+        if shape == "whole":
+            out.append(("tool", {"tool_calls": [head(i, call, call["arguments"])]}))
+            continue
+        pieces = reply.tool_argument_pieces(call["arguments"])
+        if shape == "name_first":
+            out.append(("tool", {"tool_calls": [head(i, call, "")]}))
+        for j, arg in enumerate(pieces):
             tc: dict[str, Any] = {"index": i, "function": {"arguments": arg}}
-            if j == 0:
-                tc = {
-                    "index": i,
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": arg},
-                }
+            if j == 0 and shape != "name_first":
+                tc = head(i, call, arg)
+            elif shape == "repeat_ids":
+                tc = {"index": i, "id": call["id"], "type": "function", "function": {"arguments": arg}}
             out.append(("tool", {"tool_calls": [tc]}))
     return out
 
@@ -167,6 +195,9 @@ def stream_plan(reply: Reply, request: dict[str, Any]) -> list[Step]:
         return event(_dumps(obj))
 
     pieces = _pieces(reply)
+    closing: dict[str, Any] = {}
+    if reply.tool_shape == "on_finish" and pieces and pieces[-1][0] == "tool":
+        closing = pieces.pop()[1]  # the last argument piece rides on the finish chunk
     n = len(pieces)
     malformed = {int(i) for i in reply.malformed_at}
 
@@ -206,13 +237,14 @@ def stream_plan(reply: Reply, request: dict[str, Any]) -> list[Step]:
                 content_seen += 1
             steps.append(chunk(delta, **extra))
         else:
-            delta = {"role": "assistant", "content": ""} if n == 0 else {}
+            delta = closing or ({"role": "assistant", "content": ""} if n == 0 else {})
             extra = {}
             usage = usage_for(reply, request)
             if usage is not None:
                 extra["usage"] = usage
             if reply.content_filter is not None:
                 extra["content_filter"] = reply.content_filter
+            extra.update(reply.extra or {})
             steps.append(chunk(delta, reply.effective_finish_reason(), **extra))
     if not reply.no_done:
         steps.append(event("[DONE]"))

@@ -18,9 +18,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ERROR_SHAPES", "Fault", "Reply", "split_words", "split_size"]
+__all__ = ["ERROR_SHAPES", "TOOL_SHAPES", "Fault", "Reply", "split_words", "split_size"]
 
 ERROR_SHAPES = ("glm", "openai", "flat", "text")  # Reply(error_shape=...): see Reply
+TOOL_SHAPES = (
+    "pieces",
+    "whole",
+    "name_first",
+    "repeat_ids",
+    "on_finish",
+    "one_delta",
+)  # Reply(tool_shape=...)
 
 # CJK ideographs, kana, hangul and full-width forms carry no spaces, so each character is a "word".
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
@@ -56,6 +64,14 @@ class Reply:
     as JSON) as ``delta.tool_calls`` with the arguments in pieces (``chunk_size`` or 8 characters).
     ``finish_reason`` None means "tool_calls" when there are tool calls, else "stop".
 
+    ``tool_shape`` picks how the calls stream (the shapes GLM_PROTOCOL.md lists): ``"pieces"``
+    (default: the first argument piece in the delta with the id and name, then argument pieces),
+    ``"whole"`` (each call complete in one delta, as glm-4.7-flash sends without tool_stream),
+    ``"name_first"`` (id and name with empty arguments, then the pieces), ``"repeat_ids"`` (the id
+    and type repeated on every continuation), ``"on_finish"`` (the last piece on the closing
+    chunk, with finish_reason), ``"one_delta"`` (every call, whole, in a single delta). Calls are
+    keyed by ``index`` 0, 1, ... in every shape; ``"arguments": ""`` is a zero-argument call.
+
     Timing: ``first_delay`` seconds after the headers before the first chunk, ``delay`` seconds
     before every later chunk (the closing chunk included). A non-stream reply waits ``first_delay``
     before answering.
@@ -82,7 +98,8 @@ class Reply:
     the socket. For a non-stream request ``error_after`` answers HTTP 400 with the error object,
     ``cut_after``/``stall_after`` close without an answer.
 
-    Extras: ``model`` (default: the request's model), ``content_filter`` (list put on the closing
+    Extras: ``extra`` (top-level fields put as given on the closing chunk and the non-stream
+    body, e.g. GLM's ``web_search`` sources), ``model`` (default: the request's model), ``content_filter`` (list put on the closing
     chunk, top level, as GLM does with finish_reason "sensitive"), ``logprobs`` (True for generated
     OpenAI-style ``choices[0].logprobs`` on each content chunk, or a list whose i-th item is put as is
     on the i-th content chunk).
@@ -113,6 +130,8 @@ class Reply:
     no_done: bool = False
     content_filter: list[dict[str, Any]] | None = None
     logprobs: bool | list[dict[str, Any]] | None = None
+    tool_shape: str = "pieces"
+    extra: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.chunks is not None:
@@ -124,6 +143,8 @@ class Reply:
                 raise ValueError("Reply(chunks=...) must join to exactly Reply(text=...)")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        if self.tool_shape not in TOOL_SHAPES:
+            raise ValueError(f"tool_shape must be one of {', '.join(TOOL_SHAPES)}, not {self.tool_shape!r}")
         if self.error_shape not in ERROR_SHAPES:
             choices = ", ".join(ERROR_SHAPES)
             raise ValueError(f"error_shape must be one of {choices}, not {self.error_shape!r}")
