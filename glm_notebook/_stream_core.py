@@ -215,9 +215,9 @@ class StreamState:
         name = function.get("name") or ""
         if name and name != call.name:
             call.name += name
-        piece = function.get("arguments") or ""
-        if not isinstance(piece, str):  # a server that sends the arguments as an object
-            piece = json.dumps(piece, ensure_ascii=False)
+        piece = function.get("arguments")
+        if not isinstance(piece, str):  # absent, or a server that sends the arguments as an object
+            piece = "" if piece is None else json.dumps(piece, ensure_ascii=False)
         call.arguments += piece
         return StreamEvent("tool_call", text=piece, tool_call=call)
 
