@@ -154,7 +154,7 @@ class ToolLoop:
         self.calls: list[ToolCall] = []
         self.turns: list[ChatResult] = []
         self.result: ChatResult | None = None
-        self._options = {**options, "tools": tools.definitions}
+        self._options = {**options, "tools": tools.definitions or None}  # tools=[]: none sent
         forcing = isinstance(tool_choice, dict) or tool_choice == "required"
         self._first = {**self._options, "tool_choice": tool_choice}
         if not forcing:

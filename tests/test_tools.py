@@ -536,3 +536,10 @@ def test_stream_assembly_tolerates_repeated_names_and_calls_without_index():
         (0, "a", "get_weather", '{"city": "Oslo"}'),
         (1, "b", "now", "{}"),
     ]
+
+
+def test_an_empty_tool_list_sends_no_tools(server, client):
+    server.enqueue(Reply(text="plain"))
+    result = client.chat("hi", tools=[])
+    assert "tools" not in server.requests[0].json and result.text == "plain"
+    assert result.messages == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "plain"}]
