@@ -19,6 +19,7 @@ import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
+from ._errors import GLMError
 from ._failures import send_error
 from ._request import Prompt
 from ._tool_loop import Run, ToolLoop, run_calls_async
@@ -167,8 +168,12 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
             if isinstance(decision, Run):  # parallel calls concurrently
                 outcome = await run_calls_async(decision.calls, approver)
             else:
-                async with self.stream(decision.messages, model=model, **decision.options) as s:
-                    outcome = await s.until_done()
+                try:
+                    async with self.stream(decision.messages, model=model, **decision.options) as s:
+                        outcome = await s.until_done()
+                except GLMError as exc:
+                    loop.failed(exc)
+                    raise
             decision = loop.resume(outcome)
         assert loop.result is not None
         return loop.result

@@ -18,6 +18,7 @@ import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
+from ._errors import GLMError
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
 from ._tool_loop import Ask, ToolLoop, run_calls_sync
@@ -146,8 +147,12 @@ class GLMClient(ClientBase[ChatResult]):
         step = loop.resume()
         while step is not None:
             if isinstance(step, Ask):
-                with self.stream(step.messages, model=model, **step.options) as stream:
-                    answer: Any = stream.until_done()
+                try:
+                    with self.stream(step.messages, model=model, **step.options) as stream:
+                        answer: Any = stream.until_done()
+                except GLMError as exc:
+                    loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
+                    raise
             else:
                 answer = run_calls_sync(step.calls, approver)
             step = loop.resume(answer)

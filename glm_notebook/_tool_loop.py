@@ -31,7 +31,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ._errors import InvalidOptionError, ToolLoopError
+from ._errors import GLMError, InvalidOptionError, ToolLoopError
 from ._tools import DENIED, Approver, ArgumentsError, Tool, ToolSet, error_output, tool_output
 from ._types import ChatResult, ToolCall, Usage
 
@@ -224,6 +224,13 @@ class ToolLoop:
                 raise outcome.exc
         else:
             call.output = tool_output(outcome.value)
+
+    def failed(self, error: GLMError) -> None:
+        """A turn's request failed (the driver re-raises): its ``partial`` gets the loop's record,
+        every call so far and the transcript, as ToolLoopError's does."""
+        partial = error.partial
+        if isinstance(partial, ChatResult) and partial not in self.turns:
+            self._absorb(partial)
 
     def _absorb(self, turn: ChatResult) -> None:
         """Fold a turn into the loop's result: its text, every call so far, usage summed."""

@@ -173,7 +173,10 @@ def tool(
     description (default: the docstring) and whether to ask before each call."""
     if fn is None:
         return functools.partial(tool, name=name, description=description, approve=approve)
-    if isinstance(fn, Tool):
+    if isinstance(fn, Tool):  # re-wrapping keeps what was set before unless given again
+        name = name or fn.name
+        description = description if description is not None else fn._description
+        approve = approve if approve is not None else fn.approve
         fn = fn.fn
     return Tool(fn, name=name, description=description, approve=approve)
 

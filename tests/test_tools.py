@@ -543,3 +543,16 @@ def test_an_empty_tool_list_sends_no_tools(server, client):
     result = client.chat("hi", tools=[])
     assert "tools" not in server.requests[0].json and result.text == "plain"
     assert result.messages == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "plain"}]
+
+
+def test_an_api_error_mid_loop_keeps_the_calls_and_transcript(server, client):
+    from glm_notebook.testing import Fault
+
+    server.enqueue(Reply(tool_calls=[call("get_weather", {"city": "Lima"}, id="l")]), Fault.balance())
+    with pytest.raises(glm.InsufficientBalance) as caught:
+        client.chat("Lima?", tools=[get_weather])
+    partial = caught.value.partial
+    assert [c.id for c in partial.tool_calls] == ["l"] and partial.tool_calls[0].output.startswith(
+        '{"city":"Lima"'
+    )
+    assert [m["role"] for m in partial.messages] == ["user", "assistant", "tool"]

@@ -164,3 +164,13 @@ async def test_an_async_approver_decides(server, client):
     result = await client.chat("go", tools=[glm.tool(lookup, approve=True)], approver=approver)
     assert asked == ["lookup"] and result.tool_calls[0].output == "denied by the user"
     assert server.requests[1].json["messages"][-1]["content"] == "denied by the user"
+
+
+async def test_an_api_error_mid_loop_keeps_the_calls_and_transcript(server, client):
+    from glm_notebook.testing import Fault
+
+    server.enqueue(Reply(tool_calls=[call("lookup", {"word": "x"}, id="x")]), Fault.auth())
+    with pytest.raises(glm.AuthenticationError) as caught:
+        await client.chat("go", tools=[lookup])
+    assert [c.output for c in caught.value.partial.tool_calls] == ["x: a greeting"]
+    assert [m["role"] for m in caught.value.partial.messages] == ["user", "assistant", "tool"]
