@@ -186,7 +186,7 @@ class StreamState:
         if isinstance(usage, dict):
             result.usage = Usage.from_json(usage)
             events.append(StreamEvent("usage", usage=result.usage))
-        if len(chunk) > 4:  # id, model, created, choices (+ object, usage...): look for more
+        if len(chunk) > 4 and not _KNOWN_FIELDS.issuperset(chunk):  # no set built per chunk
             for key in chunk.keys() - _KNOWN_FIELDS:
                 result.extras[key] = chunk[key]  # e.g. web_search sources: kept as they came
         return events
