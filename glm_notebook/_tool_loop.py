@@ -154,6 +154,7 @@ class ToolLoop:
         self.calls: list[ToolCall] = []
         self.turns: list[ChatResult] = []
         self.result: ChatResult | None = None
+        self._own: list[tuple[Usage | None, int, int]] = []  # each turn's usage, retries, bad frames
         self._options = {**options, "tools": tools.definitions or None}  # tools=[]: none sent
         forcing = isinstance(tool_choice, dict) or tool_choice == "required"
         self._first = {**self._options, "tool_choice": tool_choice}
@@ -229,23 +230,23 @@ class ToolLoop:
         """A turn's request failed (the driver re-raises): its ``partial`` gets the loop's record,
         every call so far and the transcript, as ToolLoopError's does."""
         partial = error.partial
-        if isinstance(partial, ChatResult) and partial not in self.turns:
+        if isinstance(partial, ChatResult) and all(partial is not t for t in self.turns):
             self._absorb(partial)
 
     def _absorb(self, turn: ChatResult) -> None:
         """Fold a turn into the loop's result: its text, every call so far, usage summed."""
+        metrics = turn.metrics
+        self._own.append((turn.usage, metrics.retries, metrics.malformed_frames))  # before the sums
         self.turns.append(turn)
         self.calls.extend(turn.tool_calls)
-        first = self.turns[0]
         turn.tool_calls = list(self.calls)
         turn.messages = self.messages
-        turn.usage = _sum_usage([t.usage for t in self.turns])
-        metrics = turn.metrics
+        turn.usage = _sum_usage([own[0] for own in self._own])
         if len(self.turns) > 1:
-            metrics.ttft_s = first.metrics.ttft_s
+            metrics.ttft_s = self.turns[0].metrics.ttft_s
             metrics.duration_s = time.monotonic() - self._started
-            metrics.retries = sum(t.metrics.retries for t in self.turns)
-            metrics.malformed_frames = sum(t.metrics.malformed_frames for t in self.turns)
+            metrics.retries = sum(own[1] for own in self._own)
+            metrics.malformed_frames = sum(own[2] for own in self._own)
         self.result = turn
 
 

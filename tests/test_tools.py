@@ -224,15 +224,14 @@ def test_follow_up_messages_are_exact(server, client):
 def test_usage_is_summed_over_turns(server, client):
     u1 = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
     u2 = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+    u3 = {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37}
     server.enqueue(
-        Reply(tool_calls=[call("get_weather", {"city": "Oslo"})], usage=u1), Reply(text="Cold.", usage=u2)
+        Reply(tool_calls=[call("get_weather", {"city": "Oslo"})], usage=u1),
+        Reply(tool_calls=[call("get_weather", {"city": "Bergen"})], usage=u2),
+        Reply(text="Cold.", usage=u3),
     )
-    result = client.chat("Oslo?", tools=[get_weather])
-    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (
-        30,
-        8,
-        38,
-    )
+    usage = client.chat("Oslo?", tools=[get_weather]).usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (60, 15, 75)
 
 
 def test_tool_stream_only_for_models_that_have_it(server):
