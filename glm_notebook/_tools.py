@@ -19,6 +19,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidOptionError
@@ -32,6 +33,15 @@ Approver = Callable[[ToolCall], Any]  # True to run the call; may be async in th
 
 class ArgumentsError(ValueError):
     """The model's arguments are not JSON or do not fit the schema; the text is for the model."""
+
+
+@dataclass(frozen=True)
+class _Schema:
+    description: str
+    parameters: dict[str, Any]  # the JSON schema
+    model: Any  # the pydantic model that validates the arguments (fields p0, p1, ...)
+    names: list[str]  # the parameter name of each field
+    positional: frozenset[str]  # positional-only parameters (passed by position)
 
 
 class Tool:
@@ -63,7 +73,7 @@ class Tool:
         self.name: str = name
         self.approve = approve
         self._description = description
-        self._schema: tuple[str, dict[str, Any], Any, list[str]] | None = None
+        self._schema: _Schema | None = None
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
         )
@@ -79,19 +89,19 @@ class Tool:
 
     @property
     def description(self) -> str:
-        return self._built()[0]
+        return self._built().description
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The JSON schema of the arguments."""
-        return self._built()[1]
+        return self._built().parameters
 
     def definition(self) -> dict[str, Any]:
         """The entry of the request's ``tools`` list."""
         function = {"name": self.name, "description": self.description, "parameters": self.parameters}
         return {"type": "function", "function": function}
 
-    def _built(self) -> tuple[str, dict[str, Any], Any, list[str]]:
+    def _built(self) -> _Schema:
         if self._schema is None:
             self._schema = _build_schema(self.fn, self.name, self._description)
         return self._schema
@@ -114,9 +124,9 @@ class Tool:
             raise ArgumentsError(
                 f"Error: the arguments of {self.name} must be a JSON object, got {type(data).__name__}."
             )
-        _, _, model, names = self._built()
+        schema = self._built()
         try:
-            values = model.model_validate(data)
+            values = schema.model.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}"
@@ -126,7 +136,15 @@ class Tool:
                 f"Error: invalid arguments for {self.name}: {problems}. Fix them and call it again."
             ) from None
         given = values.model_fields_set  # left-out defaults stay the function's own
+        names = schema.names
         return {names[int(f[1:])]: getattr(values, f) for f in type(values).model_fields if f in given}
+
+    def _call(self, arguments: dict[str, Any]) -> Any:
+        positional = self._built().positional
+        if not positional:
+            return self.fn(**arguments)
+        args = [arguments[n] for n in self._built().names if n in positional and n in arguments]
+        return self.fn(*args, **{k: v for k, v in arguments.items() if k not in positional})
 
     def needs_approval(self, arguments: dict[str, Any]) -> bool:
         if callable(self.approve):
@@ -136,7 +154,7 @@ class Tool:
     def run_sync(self, arguments: dict[str, Any]) -> Any:
         """Call the function; a coroutine is run to its end, never with asyncio.run inside a
         running loop (in Jupyter the kernel's loop runs: then on a fresh loop in a worker thread)."""
-        value = self.fn(**arguments)
+        value = self._call(arguments)
         if inspect.iscoroutine(value):
             return run_coroutine(value)
         return value
@@ -144,8 +162,8 @@ class Tool:
     async def run_async(self, arguments: dict[str, Any]) -> Any:
         """Await an async function; run a sync one in a worker thread so parallel calls overlap."""
         if self.is_async:
-            return await self.fn(**arguments)
-        value = await asyncio.to_thread(self.fn, **arguments)
+            return await self._call(arguments)
+        value = await asyncio.to_thread(self._call, arguments)
         if inspect.iscoroutine(value):
             return await value
         return value
@@ -249,10 +267,8 @@ def error_output(exc: BaseException) -> str:
 # -- the schema ---------------------------------------------------------------------------------------
 
 
-def _build_schema(
-    fn: Callable[..., Any], name: str, description: str | None
-) -> tuple[str, dict[str, Any], Any, list[str]]:
-    """(description, JSON schema, pydantic model, parameter names by field) for ``fn``.
+def _build_schema(fn: Callable[..., Any], name: str, description: str | None) -> _Schema:
+    """The description, JSON schema and validating model for ``fn``.
 
     Fields are named ``p0, p1, ...`` with the parameter names as aliases, so a parameter called
     ``json`` or ``model_config`` cannot clash with pydantic's own attributes.
@@ -271,6 +287,7 @@ def _build_schema(
         raise InvalidOptionError(f"Tool {name!r}: cannot read the signature of {fn!r} ({exc}).") from None
     fields: dict[str, Any] = {}
     names: list[str] = []
+    positional: set[str] = set()
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue  # *args / **kwargs have no schema: the model sends the named parameters only
@@ -281,11 +298,13 @@ def _build_schema(
         field = Field(default, alias=param.name, description=param_help.get(param.name))
         fields[f"p{len(names)}"] = (annotation, field)
         names.append(param.name)
+        if param.kind is param.POSITIONAL_ONLY:
+            positional.add(param.name)
     config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     model = create_model(f"{name}_arguments", __config__=config, **fields)
     schema = _drop_titles(model.model_json_schema(by_alias=True))
     schema.setdefault("properties", {})
-    return description, schema, model, names
+    return _Schema(description, schema, model, names, frozenset(positional))
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature:

@@ -555,3 +555,18 @@ def test_an_api_error_mid_loop_keeps_the_calls_and_transcript(server, client):
         '{"city":"Lima"'
     )
     assert [m["role"] for m in partial.messages] == ["user", "assistant", "tool"]
+
+
+def test_positional_only_and_callable_object_tools(server, client):
+    import math
+
+    class Counter:
+        def __call__(self, step: int = 1) -> int:
+            """Count up."""
+            return 40 + step
+
+    server.enqueue(Reply(tool_calls=[call("sqrt", {"x": 9}), call("count", {"step": 2})]), Reply(text="ok"))
+    result = client.chat(
+        "?", tools=[glm.tool(math.sqrt, description="Square root."), glm.tool(Counter(), name="count")]
+    )
+    assert [c.output for c in result.tool_calls] == ["3.0", "42"]
