@@ -20,8 +20,7 @@ import openai
 import pytest
 
 import glm_notebook as glm
-from glm_notebook.testing import Reply
-from glm_notebook.testing._script import TOOL_SHAPES
+from glm_notebook.testing import TOOL_SHAPES, Reply
 
 KEY = "sk-tools-test-key-4242"
 MODEL = "glm-4.7-flash"

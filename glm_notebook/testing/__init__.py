@@ -13,14 +13,15 @@ Standard library only (no IPython, no ipywidgets), so it runs in any test proces
 
 With pytest the ``glm_server`` fixture (see ``glm_notebook.testing._pytest_plugin``) gives each
 test a started, reset server. ``Reply`` documents the streaming options; ``Fault`` the error answers;
-``GLMTestServer`` the endpoints and ``RecordedRequest`` what is recorded.
+``GLMTestServer`` the endpoints and ``RecordedRequest`` what is recorded. ``TOOL_SHAPES`` names
+the ways ``Reply(tool_calls=..., tool_shape=...)`` can stream calls, for testing a tool loop in each.
 """
 
 from __future__ import annotations
 
 from ._frames import echo_reply
 from ._handler import RecordedRequest
-from ._script import Fault, Reply
+from ._script import TOOL_SHAPES, Fault, Reply
 from ._server import GLMTestServer
 
-__all__ = ["Fault", "GLMTestServer", "RecordedRequest", "Reply", "echo_reply"]
+__all__ = ["Fault", "GLMTestServer", "RecordedRequest", "Reply", "TOOL_SHAPES", "echo_reply"]
