@@ -914,6 +914,21 @@ class LabPage:
         """innerText of the whole page (what a user could read anywhere on screen)."""
         return self.page.evaluate("() => document.body.innerText")
 
+    def slow_down_fetches(self, latency_ms: float = 400) -> None:
+        """From now on every HTTP fetch of this page waits ``latency_ms`` and bypasses the cache.
+
+        JupyterLab loads parts of itself (its Markdown parser, for one) on first use: with this,
+        an output's node stays empty for a while after the cell is done, as on a loaded machine or
+        a cold browser cache. Tests of the waits above use it.
+        """
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+
 
 # Reads one cell's %%glm output (see LabPage.answer). A function expression: used as is by
 # page.evaluate and called inside wait_for_function predicates.

@@ -1,5 +1,6 @@
 """Smoke tests of the browser harness: JupyterLab runs code, renders ipywidgets and anywidget,
-saves outputs, and (finding for the Stop button) delivers widget clicks to a busy kernel."""
+saves outputs, the harness reads outputs only once they are rendered, and (finding for the Stop
+button) delivers widget clicks to a busy kernel."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from _lab import LabPage, LabServer, longest_task_ms
+
+from glm_notebook.testing import GLMTestServer, Reply
 
 pytestmark = pytest.mark.browser
 
@@ -146,6 +149,31 @@ def test_interrupt_stops_busy_cell(lab_page: LabPage) -> None:
     lab.wait_output_contains(0, "KeyboardInterrupt", timeout=60)
     lab.wait_cell_done(0, timeout=60)
     assert time.monotonic() - t < 5
+
+
+@pytest.mark.parametrize("output", ["glm-answer", "markdown-display"])
+def test_outputs_are_read_once_rendered(lab_page: LabPage, glm: GLMTestServer, output: str) -> None:
+    """The harness reads what JupyterLab has rendered, not the empty node it inserts first.
+
+    JupyterLab fetches its Markdown parser on the first Markdown output of a page. With the
+    page's fetches slowed down the cell is done, and its ``.jp-RenderedMarkdown`` node is in the
+    page, well before that node is filled: read at that moment, a ``%%glm`` answer was
+    ``{'kind': 'static', 'text': ''}`` (the flaky failure of issue 9) and an output's text ''.
+    """
+    lab = lab_page
+    markdown_cell = "from IPython.display import Markdown, display\ndisplay(Markdown('**Bold** move'))"
+    lab.new_notebook(["%load_ext glm_notebook", "%%glm\nCount to six.", markdown_cell])
+    lab.run_cell(0)
+    lab.slow_down_fetches()
+    if output == "glm-answer":
+        glm.enqueue(Reply(text="one two three four five six", delay=0.02))
+        lab.run_cell(1)
+        a = lab.wait_answer(1, "a.kind === 'static'")
+        assert a["text"] == "one two three four five six", a
+        assert a["status"].endswith("stop"), a
+    else:
+        lab.run_cell(2)
+        assert lab.output_text(2).strip() == "Bold move"
 
 
 def _click_while_busy(lab: LabPage, cell: int, route: str, release: Path) -> tuple[str, float, str, list]:
