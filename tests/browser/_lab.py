@@ -25,11 +25,24 @@ Two halves:
   longest main-thread task with a ``PerformanceObserver('longtask')``.
   For ``%%glm`` outputs: :meth:`LabPage.answer` reads what a cell shows (live StreamView or its
   static Markdown copy: answer text, status line, error line, Stop button), :meth:`LabPage.wait_answer`
-  waits for a condition on it, :meth:`LabPage.start_answer_sampler` / :meth:`LabPage.answer_samples`
+  waits for a condition on it (and says what the cell showed if it never held), :meth:`LabPage.start_answer_sampler` / :meth:`LabPage.answer_samples`
   record in the page each change of the live answer's visible length, :meth:`LabPage.output_data`
   returns the outputs as the front end's model holds them. :func:`record_figures` merges measured
   figures into ``test-artifacts/browser_figures.json``; :func:`docs_screenshot` takes the README's
   pictures (``GLM_UPDATE_SCREENSHOTS=1`` refreshes ``docs/screenshots/``).
+
+Waiting: for content, never for containers
+-------------------------------------------
+JupyterLab fills most elements after it has inserted them: a ``.jp-RenderedMarkdown`` node is in the
+page before its (asynchronous) Markdown renderer has put anything in it, a widget's output node
+before the widget manager has built the view, an output area before its outputs are rendered. A
+cell whose execution is done (:meth:`LabPage.wait_cell_done`) has all its outputs in the *model*,
+not necessarily on screen. So every wait here is a predicate on what the following assertion reads:
+:meth:`LabPage.answer` calls a Markdown copy ``"static"`` only once it has been rendered (before
+that its ``kind`` is ``"rendering"``), :meth:`LabPage.output_text` first waits until every output in
+the model has a rendered, non-empty node, :meth:`LabPage.save` waits for a save newer than the
+keypress. Timeouts are generous (a loaded machine is slow, and a wait returns as soon as its
+predicate holds); a wait that times out says what the page showed instead.
 
 Finding: are widget events delivered to the kernel WHILE a cell is busy?
 ------------------------------------------------------------------------
@@ -478,7 +491,7 @@ class LabPage:
     Cell indices are 0-based positions in the current notebook.
     """
 
-    def __init__(self, page: Any, server: LabServer, default_timeout: float = 30.0):
+    def __init__(self, page: Any, server: LabServer, default_timeout: float = 60.0):
         self.page = page
         self.server = server
         self.timeout_ms = default_timeout * 1000
@@ -679,7 +692,7 @@ class LabPage:
         self.page.wait_for_function(
             "(i) => window.__glmRun && window.__glmRun[i] && window.__glmRun[i].started",
             arg=index,
-            timeout=10_000,
+            timeout=self.timeout_ms,
         )
         if wait:
             self.wait_cell_done(index, timeout=timeout)
@@ -715,8 +728,24 @@ class LabPage:
         )
         self.wait_kernel_idle(timeout=t / 1000)
 
+    def wait_outputs_rendered(self, index: int, timeout: float | None = None) -> None:
+        """Wait until each output of cell ``index`` in the front end's model is rendered on screen.
+
+        JupyterLab adds an output's node first and renders into it later (Markdown and widgets
+        asynchronously), so "the cell is done" does not mean "its outputs show". Rendered here: the
+        output area has one child per output in the model and every output node has content.
+        """
+        try:
+            self.page.wait_for_function(
+                _OUTPUTS_RENDERED_JS, arg=index, timeout=(timeout * 1000) if timeout else self.timeout_ms
+            )
+        except Exception as exc:  # noqa: BLE001 - playwright TimeoutError: say what is on screen
+            state = self.page.evaluate(_OUTPUTS_STATE_JS, index)
+            raise AssertionError(f"cell {index}: outputs not rendered: {state}") from exc
+
     def output_text(self, index: int) -> str:
-        """Visible text of the output area of cell ``index`` ('' when there is none)."""
+        """Visible text of the output area of cell ``index`` ('' when there is none), once rendered."""
+        self.wait_outputs_rendered(index)
         out = self.output(index)
         if out.count() == 0:
             return ""
@@ -751,15 +780,28 @@ class LabPage:
         return self.page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
 
     def save(self) -> None:
-        """Ctrl+S, then wait until the document is clean and the file on disk is written."""
+        """Ctrl+S, then wait until this save is done: the document clean, the file on disk rewritten.
+
+        "Not dirty" alone can hold before the save started (a document nothing changed since the
+        last save); the context's ``saveState`` says when *a* save completed, so count completions.
+        """
+        self.page.evaluate(
+            """() => { const ctx = window.jupyterapp.shell.currentWidget.context;
+                       const s = window.__glmSaves = {done: 0};
+                       ctx.saveState.connect((_, state) => { if (state === 'completed') s.done++; }); }"""
+        )
         before = (self.server.root_dir / self.notebook).stat().st_mtime_ns if self.notebook else 0
         self.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.node.focus()")
         self.page.keyboard.press("Control+s")
-        self.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        self.page.wait_for_function(
+            "() => window.__glmSaves.done > 0 && !window.jupyterapp.shell.currentWidget.context.model.dirty"
+        )
         if self.notebook:
             path = self.server.root_dir / self.notebook
-            deadline = time.monotonic() + 10
-            while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            deadline = time.monotonic() + self.timeout_ms / 1000
+            while path.stat().st_mtime_ns == before:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{path} was not rewritten by the save")
                 time.sleep(0.05)
 
     def screenshot(self, name: str, full_page: bool = False, locator: Any = None) -> Path:
@@ -793,21 +835,33 @@ class LabPage:
         ``{"kind": "live" | "static" | None, "text", "status", "error", "stop", "hint", "all"}``:
         ``kind`` "live" while the StreamView shows (``text`` = its answer's innerText, ``stop`` =
         the Stop button is visible, ``hint`` = the "interrupt the kernel" hint is visible),
-        "static" once the rendered ``text/markdown`` copy replaced it (``text`` = the innerText of
-        its blocks joined by a blank line, without the trailing italic status paragraph, the
-        ``**Error:**`` paragraph and the reasoning ``<details>``). ``all`` is the whole output
-        area's innerText.
+        "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it
+        (``text`` = the innerText of its blocks joined by a blank line, without the trailing italic
+        status paragraph, the ``**Error:**`` paragraph and the reasoning ``<details>``),
+        "rendering" while the copy's node is there but still empty (JupyterLab renders Markdown
+        asynchronously, so right after the cell ends its node can be empty for a while), None when
+        neither shows. ``all`` is the whole output area's innerText.
         """
         return self.page.evaluate(_ANSWER_JS, index)
 
     def wait_answer(self, index: int, predicate_js: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until ``predicate_js`` (a JS expression over ``a``, the :meth:`answer` dict) holds."""
-        self.page.wait_for_function(
-            f"(i) => {{ const a = ({_ANSWER_JS})(i); return !!({predicate_js}); }}",
-            arg=index,
-            timeout=(timeout * 1000) if timeout else self.timeout_ms,
-        )
-        return self.answer(index)
+        """Wait until ``predicate_js`` (a JS expression over ``a``, the :meth:`answer` dict) holds.
+
+        Returns the answer that satisfied it (read in the same evaluation, so nothing can change
+        between the check and the return). On timeout raises ``AssertionError`` with what the cell
+        showed instead.
+        """
+        try:
+            handle = self.page.wait_for_function(
+                f"(i) => {{ const a = ({_ANSWER_JS})(i); return ({predicate_js}) ? a : false; }}",
+                arg=index,
+                timeout=(timeout * 1000) if timeout else self.timeout_ms,
+            )
+        except Exception as exc:  # noqa: BLE001 - playwright TimeoutError: say what the cell shows
+            raise AssertionError(
+                f"cell {index}: waited for {predicate_js!r}; the cell shows {self.answer(index)}"
+            ) from exc
+        return handle.json_value()
 
     def start_answer_sampler(self, index: int, every_ms: int = 20) -> None:
         """Record, in the page, each change of the live answer's visible length in cell ``index``.
@@ -860,6 +914,21 @@ class LabPage:
         """innerText of the whole page (what a user could read anywhere on screen)."""
         return self.page.evaluate("() => document.body.innerText")
 
+    def slow_down_fetches(self, latency_ms: float = 400) -> None:
+        """From now on every HTTP fetch of this page waits ``latency_ms`` and bypasses the cache.
+
+        JupyterLab loads parts of itself (its Markdown parser, for one) on first use: with this,
+        an output's node stays empty for a while after the cell is done, as on a loaded machine or
+        a cold browser cache. Tests of the waits above use it.
+        """
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+
 
 # Reads one cell's %%glm output (see LabPage.answer). A function expression: used as is by
 # page.evaluate and called inside wait_for_function predicates.
@@ -883,6 +952,9 @@ _ANSWER_JS = """(i) => {
   }
   const md = o.querySelector('.jp-RenderedMarkdown');
   if (!md) return r;
+  // JupyterLab inserts the node first and sets its innerHTML (all at once) when the asynchronous
+  // Markdown renderer is done; the bundle always has at least its status paragraph.
+  if (md.childElementCount === 0) { r.kind = 'rendering'; return r; }
   r.kind = 'static';
   const parts = [];
   for (const ch of md.children) {
@@ -897,6 +969,30 @@ _ANSWER_JS = """(i) => {
   }
   r.text = parts.join('\\n\\n');
   return r;
+}"""
+
+
+# Whether every output of cell i (in the front end's model) has a rendered node with content.
+_OUTPUTS_RENDERED_JS = """(i) => {
+  const w = window.jupyterapp.shell.currentWidget.content.widgets[i];
+  if (!w || !w.model || !w.model.outputs || !w.outputArea) return false;
+  const kids = w.outputArea.node.querySelectorAll(':scope > .jp-OutputArea-child');
+  if (kids.length !== w.model.outputs.length) return false;
+  for (const k of kids) {
+    const out = k.querySelector('.jp-OutputArea-output');
+    if (!out || out.childNodes.length === 0) return false;
+  }
+  return true;
+}"""
+
+_OUTPUTS_STATE_JS = """(i) => {
+  const w = window.jupyterapp.shell.currentWidget.content.widgets[i];
+  if (!w || !w.outputArea) return {cell: !!w, outputArea: false};
+  const kids = [...w.outputArea.node.querySelectorAll(':scope > .jp-OutputArea-child')];
+  return {model_outputs: w.model.outputs.length, shown: kids.length,
+          empty: kids.filter((k) => { const o = k.querySelector('.jp-OutputArea-output');
+                                      return !o || o.childNodes.length === 0; }).length,
+          text: w.outputArea.node.innerText.slice(0, 500)};
 }"""
 
 

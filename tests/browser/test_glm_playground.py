@@ -29,19 +29,28 @@ def test_tune_keyboard_slider_then_run(lab_page: LabPage, glm: GLMTestServer) ->
     glm.enqueue(Reply(text=FIRST, delay=0.01), Reply(text=SECOND, delay=0.05))
 
     # the cell shows the playground and returns; its first run starts by itself
-    lab.run_cell(1, timeout=30)
+    lab.run_cell(1, timeout=60)
     out = lab.output(1)
-    lab.wait_answer(1, "a.kind === 'live' && a.status.endsWith('stop')", timeout=20)
-    assert FIRST in lab.answer(1)["text"]
-    first = glm.wait_until_finished(timeout=10)
+    # the answer's last text and its final status are separate messages: wait for both
+    a = lab.wait_answer(
+        1,
+        "a.kind === 'live' && a.status.endsWith('stop') && a.text.includes(" + json.dumps(FIRST) + ")",
+        timeout=60,
+    )
+    assert FIRST in a["text"]
+    first = glm.wait_until_finished(timeout=30)
     assert len(first) == 1 and first[0].json["temperature"] == 0.5, [r.json for r in first]
 
     # auto-run off, so that only Run sends a request (a user who wants to set up first)
-    out.locator(".widget-checkbox", has_text="auto-run on change").locator("input").click()
+    auto_run = out.locator(".widget-checkbox", has_text="auto-run on change").locator("input")
+    auto_run.click()
+    lab.page.wait_for_function("(el) => !el.checked", arg=auto_run.element_handle())
 
     temperature = out.locator(".widget-slider", has_text="temperature")
     handle = temperature.locator(".noUi-handle")
     readout = temperature.locator(".widget-readout")
+    # the slider view fills its readout when it renders: wait for a value, not for the element
+    lab.page.wait_for_function("(el) => el.innerText.trim() !== ''", arg=readout.element_handle())
     assert readout.inner_text() == "0.50"
     handle.focus()
     assert handle.evaluate("(h) => document.activeElement === h")
@@ -57,7 +66,7 @@ def test_tune_keyboard_slider_then_run(lab_page: LabPage, glm: GLMTestServer) ->
         lab.page.wait_for_function(
             "([el, text]) => el.innerText.trim() === text",
             arg=[readout.element_handle(), expected],
-            timeout=5_000,
+            timeout=30_000,
         )
         seen.append(expected)
     # what assistive technology reads (noUiSlider formats aria-valuenow with one decimal)
@@ -65,7 +74,7 @@ def test_tune_keyboard_slider_then_run(lab_page: LabPage, glm: GLMTestServer) ->
 
     lab.start_answer_sampler(1)
     out.locator("button.widget-button", has_text="Run").first.click()
-    reqs = glm.wait_for_requests(2, timeout=10)
+    reqs = glm.wait_for_requests(2, timeout=30)
     sent = reqs[1].json
     assert sent["temperature"] == 0.85, json.dumps(sent)
     assert isinstance(sent["temperature"], float) and repr(sent["temperature"]) == "0.85"
@@ -75,8 +84,9 @@ def test_tune_keyboard_slider_then_run(lab_page: LabPage, glm: GLMTestServer) ->
     # the view re-streamed: run #2, the new answer growing, then finished
     final = lab.wait_answer(
         1,
-        "a.kind === 'live' && a.text.includes('never quite the same twice') && a.status.endsWith('stop')",
-        timeout=20,
+        "a.kind === 'live' && a.text.includes('never quite the same twice') && a.status.endsWith('stop')"
+        " && a.all.includes('Run #2')",
+        timeout=60,
     )
     lengths = [n for _, n in lab.answer_samples() if n]
     assert "Run #2" in final["all"], final["all"]
@@ -85,7 +95,7 @@ def test_tune_keyboard_slider_then_run(lab_page: LabPage, glm: GLMTestServer) ->
     lab.select(0)  # no active-cell highlight in the picture
     docs_screenshot(lab, 1, "playground.png")
 
-    assert len(glm.wait_until_finished(timeout=10)) == 2  # the keyboard moves sent nothing by themselves
+    assert len(glm.wait_until_finished(timeout=30)) == 2  # the keyboard moves sent nothing by themselves
     assert not lab.relevant_console_errors(), lab.console_errors
     record_figures(
         {
