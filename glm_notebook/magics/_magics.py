@@ -19,10 +19,11 @@ from .._errors import GLMError
 from ._args import FORMATS, glm_arguments, option_traits
 from ._args import options_from as _options_from
 from ._line import LineCommands
-from ._run import AnswerRun, AnswerView, SessionUsage, TerminalView, needs_start, stop_button
+from ._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 
 if TYPE_CHECKING:
     from .._client import GLMClient
+    from ._run import AnswerView
 
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 

@@ -22,7 +22,6 @@ with a "stopped" status and KeyboardInterrupt is raised again, so "Run All" stop
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from collections import defaultdict
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnswerRun",
-    "AnswerView",
     "SessionUsage",
     "StopButton",
     "TerminalView",
@@ -107,26 +105,28 @@ def needs_start(client: object) -> bool:
     return bool(endpoint is not None and endpoint.needs_start)
 
 
-class AnswerView(Protocol):
-    """What an AnswerRun shows its answer in (a live widget, stdout, or a compare panel)."""
+if TYPE_CHECKING:  # a Protocol class costs ~5 ms to create: %load_ext needs none of it
 
-    def on_stop(self, callback: Callable[[], object]) -> None:
-        """Call ``callback`` when the user asks this view to stop (a Stop button)."""
+    class AnswerView(Protocol):
+        """What an AnswerRun shows its answer in (a live widget, stdout, or a compare panel)."""
 
-    def started(self, result: ChatResult) -> None:
-        """The request is open; ``result`` (filled in place) names the model."""
+        def on_stop(self, callback: Callable[[], object]) -> None:
+            """Call ``callback`` when the user asks this view to stop (a Stop button)."""
 
-    def notice(self, text: str) -> None:
-        """Show ``text`` in the status line while no answer has arrived."""
+        def started(self, result: ChatResult) -> None:
+            """The request is open; ``result`` (filled in place) names the model."""
 
-    def clear_notice(self) -> None:
-        """The answer has begun: the status line goes back to "streaming…"."""
+        def notice(self, text: str) -> None:
+            """Show ``text`` in the status line while no answer has arrived."""
 
-    def feed(self, event: StreamEvent) -> None:
-        """One stream event."""
+        def clear_notice(self) -> None:
+            """The answer has begun: the status line goes back to "streaming…"."""
 
-    def finish(self, result: ChatResult, error: BaseException | None) -> None:
-        """The run has ended: show the final text, status line and any error line."""
+        def feed(self, event: StreamEvent) -> None:
+            """One stream event."""
+
+        def finish(self, result: ChatResult, error: BaseException | None) -> None:
+            """The run has ended: show the final text, status line and any error line."""
 
 
 class AnswerRun:
@@ -215,6 +215,8 @@ class AnswerRun:
 
     async def run_async(self) -> ChatResult:
         """Stream on the running event loop; cancelling the task stops the run (and propagates)."""
+        import asyncio  # here, not at the top: loaded already by any caller, and %load_ext stays cheap
+
         try:
             stream = cast("AsyncChatStream | None", self._open())
             if stream is not None:
