@@ -287,3 +287,19 @@ def test_extension_load_does_not_import_the_client_or_widgets():
     env = {**os.environ, "GLM_PROVIDER": "local"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_extension_load_imports_no_asyncio_nor_pydantic():
+    # Terminal IPython has no event loop module loaded; %load_ext must not pull one in (~40 ms).
+    import subprocess
+    import sys
+
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell; import sys;"
+        "before = 'asyncio' in sys.modules;"
+        "ip = InteractiveShell.instance(); ip.run_line_magic('load_ext', 'glm_notebook');"
+        "print(before, 'asyncio' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    env = {**os.environ, "GLM_PROVIDER": "local"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["False", "False", "False"]
