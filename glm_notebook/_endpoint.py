@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import APITimeoutError
 from ._settings import Settings
+from ._types import Notice
 
 if TYPE_CHECKING:
-    from ._types import Notice
     from .local import LocalServerInfo
 
-NotifyFn = Callable[["Notice"], None]
+NotifyFn = Callable[[Notice], None]
 
 STARTING_MESSAGE = "starting the offline model…"
 RESTARTING_MESSAGE = "the offline model had stopped; restarting it…"
@@ -135,8 +135,6 @@ class Endpoint:
 def _send(notify: NotifyFn | None, kind: Literal["starting", "restarting"]) -> None:
     if notify is None:
         return
-    from ._types import Notice  # A1's engine type; imported when there is someone to tell
-
     message = STARTING_MESSAGE if kind == "starting" else RESTARTING_MESSAGE
     notify(Notice(kind, message))
 

@@ -91,12 +91,6 @@ class _Run:
             self.answer.cancel()
 
 
-def _panel_controls() -> tuple[str, ...]:
-    """The table options the ParameterPanel has a control for: its sliders and the options it takes
-    by name (the thinking switch). Every other option is sent unchanged with each run."""
-    return ParameterPanel.CONTROLS
-
-
 def _words(names: tuple[str, ...]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
@@ -133,7 +127,8 @@ class Playground(widgets.VBox):
         current = self.client
         build_messages(prompt, system)
         build_options(current.provider, options)  # unknown names and out-of-range values fail here
-        start = {name: options.pop(name) for name in _panel_controls() if name in options}
+        # Options the panel has a control for start it; every other option is sent unchanged each run.
+        start = {name: options.pop(name) for name in ParameterPanel.CONTROLS if name in options}
         self.fixed = {k: v for k, v in options.items() if v is not None}
         self.usage = usage
         self.debounce = debounce
