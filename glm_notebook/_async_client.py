@@ -22,12 +22,12 @@ from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._errors import GLMError
 from ._failures import send_error
 from ._request import Prompt
-from ._tool_loop import Run, ToolLoop, run_calls_async
-from ._tools import Approver
 from ._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
     from ._client import GLMClient
+    from ._tool_loop import ToolLoop
+    from ._tools import Approver
 
 
 async def _wait_or_cancel(flag: threading.Event, seconds: float) -> bool:
@@ -162,6 +162,8 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
             return await stream.until_done()
 
     async def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
+        from ._tool_loop import Run, run_calls_async  # with the tools: a plain chat never loads them
+
         decision = loop.resume()
         while decision is not None:
             outcome: Any
@@ -183,7 +185,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
         failure: Exception | None = None
         try:
             response = await self.http.get(url, headers=headers)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII key
             failure = send_error(exc, url)
         if failure is not None:
             raise failure

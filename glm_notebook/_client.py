@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,9 +21,11 @@ from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._errors import GLMError
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
-from ._tool_loop import Ask, ToolLoop, run_calls_sync
-from ._tools import Approver
 from ._types import ChatResult, StreamEvent
+
+if TYPE_CHECKING:
+    from ._tool_loop import ToolLoop
+    from ._tools import Approver
 
 
 class ChatStream(StreamBase):
@@ -144,6 +146,8 @@ class GLMClient(ClientBase[ChatResult]):
             return stream.until_done()
 
     def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
+        from ._tool_loop import Ask, run_calls_sync  # with the tools: a plain chat never loads them
+
         step = loop.resume()
         while step is not None:
             if isinstance(step, Ask):
@@ -164,7 +168,7 @@ class GLMClient(ClientBase[ChatResult]):
         url, headers = self.models_request()
         try:
             response = self.http.get(url, headers=headers)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII key
             error = send_error(exc, url)
         else:
             return model_ids(response)

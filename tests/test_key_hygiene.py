@@ -139,3 +139,18 @@ def test_a_configuration_error_renders_without_the_key(client_type, mistake) -> 
     with pytest.raises(glm.ConfigurationError) as caught:
         client_type(api_key=KEY, **mistake)
     assert_no_key(rendered(caught.value))
+
+
+NON_ASCII_KEY = "sk-hygiene-SECRET-0123456789\u2019wxyz"  # a key pasted with a typographic quote
+
+
+@pytest.mark.parametrize("cls", [glm.GLMClient, glm.AsyncGLMClient])
+async def test_a_non_ascii_key_on_models_is_a_glm_error_without_the_key(glm_server, cls) -> None:
+    client = cls(provider="openai-compatible", base_url=glm_server.base_url, api_key=NON_ASCII_KEY)
+    with pytest.raises(glm.GLMError) as caught:
+        if cls is glm.AsyncGLMClient:
+            await client.models()
+        else:
+            client.models()
+    assert "API key" in str(caught.value)
+    assert SECRET_PART not in rendered(caught.value) + repr(caught.value)
