@@ -88,12 +88,16 @@ class ClientBase(Generic[Answer]):
     def _setup(self, endpoint: Endpoint, timeout: float, policy: RetryPolicy, transport: Any) -> None:
         self.endpoint = endpoint  # may be shared with another client (AsyncGLMClient.from_client)
         self.timeout = timeout
-        self.max_retries = policy.max_retries
         self.retry_policy = policy
         self.transport = transport
         self.http = self._http_class(**http_client_options(timeout, transport))
         if transport is None:
             track_sockets(self.http)
+
+    @property
+    def max_retries(self) -> int:
+        """Extra attempts after a retryable failure (the retry policy's)."""
+        return self.retry_policy.max_retries
 
     @property
     def settings(self) -> Settings:

@@ -140,8 +140,7 @@ class Exchange:
         self._steps: Generator[Step, Any, None] | None = None
         self._started = 0.0
         self._state = StreamState(self.result, 0.0)
-        self._decoder = SSEDecoder()
-        self._decode = self._decoder.feed
+        self._decode = SSEDecoder().feed  # replaced by a fresh decoder for each response body
         self._mode = _READING
         self._drained = 0
         self._pending: GLMError | None = None
@@ -373,7 +372,7 @@ class Exchange:
 
     def _stream(self, response: httpx.Response) -> Generator[Step, Any, GLMError | None]:
         state, result = self._state, self.result
-        self._decoder = decoder = SSEDecoder()
+        decoder = SSEDecoder()
         self._decode, self._mode, self._drained = decoder.feed, _READING, 0
         try:
             yield Pump(response)

@@ -7,16 +7,12 @@ terminal IPython, the live view, the static copy and compare panels all format t
 
 from __future__ import annotations
 
-from ._endpoint import STARTING_MESSAGE
 from ._types import ChatResult
 
-__all__ = ["BUNDLED_OFFLINE_MODEL", "STARTING_OFFLINE", "error_line", "notice_line", "status_line"]
+__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line"]
 
 #: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
-#: Shown at once when a run has to start the offline model first (up to a minute on first use);
-#: the same words as the endpoint's own "starting" notice, so the two never show twice.
-STARTING_OFFLINE = STARTING_MESSAGE
 
 
 def error_line(error: BaseException) -> str:

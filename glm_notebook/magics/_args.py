@@ -21,7 +21,7 @@ from .._options import FLAG_OPTIONS, OPTIONS, Option
 FORMATS = ("markdown", "text", "code", "json")
 
 
-def _number(kind: str, name: str) -> Callable[[str], Any]:
+def _number(kind: str) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         return int(text) if kind == "int" else float(text)
 
@@ -39,11 +39,7 @@ def _help(opt: Option) -> str:
 def option_flags(opt: Option) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     """The argparse declarations of one table option (two for a bool: on and off)."""
     if opt.kind in ("float", "int"):
-        return [
-            argument(
-                opt.flag_name, dest=opt.name, type=_number(opt.kind, opt.name), default=None, help=_help(opt)
-            )
-        ]
+        return [argument(opt.flag_name, dest=opt.name, type=_number(opt.kind), default=None, help=_help(opt))]
     if opt.kind == "bool":
         return [
             argument(
@@ -160,7 +156,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         argument(
             "--samples",
-            type=_number("int", "samples"),
+            type=_number("int"),
             default=1,
             help="with --compare: answers per setting.",
         ),

@@ -29,6 +29,7 @@ class LiveView:
         self.handle = handle  # a DisplayHandle: the static copy replaces the view at the end
         self.plain_text = plain_text
         self._result: ChatResult | None = None
+        self._named = bool(view.model_name)
         view.show_stop_button = stop.show
         view.auto_stop_button = stop.on_greeting
 
@@ -56,7 +57,7 @@ class LiveView:
         self.view.set_status("")  # the browser shows "model · streaming…" again
 
     def feed(self, event: StreamEvent) -> None:
-        if not self.view.model_name:
+        if not self._named:
             self._name_model()  # the offline model's name is known once its server has started
         self.view.feed(event)
 
@@ -64,6 +65,7 @@ class LiveView:
         model = self._result.model if self._result is not None else None
         if model and not self.view.model_name:
             self.view.model_name = model
+        self._named = bool(self.view.model_name)  # a plain flag: no trait read per token
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         try:

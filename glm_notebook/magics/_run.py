@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
-from .._status import STARTING_OFFLINE, error_line, status_line
+from .._endpoint import STARTING_MESSAGE
+from .._status import error_line, status_line
 from .._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ class AnswerRun:
             if self._stop_requested:
                 return None
         if self._starting:
-            self._notice(STARTING_OFFLINE)
+            self._notice(STARTING_MESSAGE)  # the endpoint's own words: shown once, not twice
         stream = self._open_stream()
         self.result = stream.result
         stream.on_notice(self._on_notice)

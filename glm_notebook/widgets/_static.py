@@ -32,11 +32,11 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_inline import backticks as _backticks
 from markdown_it.rules_inline.state_inline import StateInline
 
-from .._status import BUNDLED_OFFLINE_MODEL, error_line, status_line
+from .._status import error_line, status_line
 from .._types import ChatResult
 
-# error_line and status_line live in the widget-free glm_notebook._status; kept importable here.
-__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "neutralize_markdown", "static_bundle", "status_line"]
+# status_line lives in the widget-free glm_notebook._status; kept importable here.
+__all__ = ["neutralize_markdown", "static_bundle", "status_line"]
 
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # A link destination follows "](" (inline link) or "]:" (reference definition), after optional
