@@ -758,6 +758,9 @@ class LabPage:
                                   '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell');
                                 const c = cells[i]; if (!c) return false;
                                 const o = c.querySelector('.jp-OutputArea');
+                                if (o && o.checkVisibility && !o.checkVisibility({contentVisibilityAuto: true})) {
+                                  c.scrollIntoView({block: 'nearest'}); return false;  // see _ANSWER_JS
+                                }
                                 return !!o && o.innerText.includes(text); }""",
             arg=[index, text],
             timeout=(timeout * 1000) if timeout else self.timeout_ms,
@@ -840,9 +843,10 @@ class LabPage:
         status paragraph, the ``**Error:**`` paragraph and the reasoning ``<details>``),
         "rendering" while the copy's node is there but still empty (JupyterLab renders Markdown
         asynchronously, so right after the cell ends its node can be empty for a while), None when
-        neither shows. ``all`` is the whole output area's innerText.
+        neither shows. A cell scrolled out of view is scrolled into view first (see _ANSWER_JS:
+        JupyterLab skips rendering off-screen cells, so their text cannot be read). ``all`` is the whole output area's innerText.
         """
-        return self.page.evaluate(_ANSWER_JS, index)
+        return self.wait_answer(index, "a.kind !== 'offscreen'", timeout=10)
 
     def wait_answer(self, index: int, predicate_js: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until ``predicate_js`` (a JS expression over ``a``, the :meth:`answer` dict) holds.
@@ -938,6 +942,14 @@ _ANSWER_JS = """(i) => {
   const r = {kind: null, text: '', status: '', error: '', stop: false, hint: false,
              all: o ? o.innerText : ''};
   if (!o) return r;
+  // JupyterLab's default windowing mode puts `content-visibility: auto` on cells: the content of
+  // a cell scrolled out of view is skipped, and its innerText reads as empty lines. Bring it
+  // into view (as a user would scroll to it) and report 'offscreen' until the browser renders it.
+  if (o.checkVisibility && !o.checkVisibility({contentVisibilityAuto: true})) {
+    w.node.scrollIntoView({block: 'nearest'});
+    r.kind = 'offscreen';
+    return r;
+  }
   const visible = (el) => !!el && !el.hidden && el.getClientRects().length > 0;
   const live = o.querySelector('.glm-stream');
   if (live) {
@@ -981,6 +993,11 @@ _OUTPUTS_RENDERED_JS = """(i) => {
   for (const k of kids) {
     const out = k.querySelector('.jp-OutputArea-output');
     if (!out || out.childNodes.length === 0) return false;
+  }
+  const o = w.outputArea.node;  // off-screen content is skipped by the browser: see _ANSWER_JS
+  if (kids.length && o.checkVisibility && !o.checkVisibility({contentVisibilityAuto: true})) {
+    w.node.scrollIntoView({block: 'nearest'});
+    return false;
   }
   return true;
 }"""

@@ -559,7 +559,10 @@ def test_twenty_thousand_chunks_arrive_complete(lab_page: LabPage, glm: GLMTestS
     lost = len(LOAD_ANSWER) - len(visible)
     if visible != LOAD_ANSWER:
         first = next((k for k, (x, y) in enumerate(zip(visible, LOAD_ANSWER, strict=False)) if x != y), None)
-        pytest.fail(f"visible text differs: {lost} characters short, first difference at {first}")
+        pytest.fail(
+            f"visible text differs: {lost} characters short, first difference at {first}; "
+            f"shown: {visible[:300]!r} ... {visible[-200:]!r}; answer: {final}"[:3000]
+        )
     assert f"{N_CHUNKS} tokens" in final["status"], final["status"]
     assert glm.requests[-1].outcome == "complete"
 
