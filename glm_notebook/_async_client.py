@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
-from ._errors import GLMError
 from ._failures import send_error
 from ._request import Prompt
 from ._types import ChatResult, Notice, StreamEvent
@@ -27,6 +26,7 @@ from ._types import ChatResult, Notice, StreamEvent
 if TYPE_CHECKING:
     from ._client import GLMClient
     from ._tool_loop import ToolLoop
+    from ._tool_stream import AsyncToolChatStream
     from ._tools import Approver
 
 
@@ -149,11 +149,58 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
         self._setup(client.endpoint, client.timeout, client.retry_policy, transport)
         return self
 
+    @overload
     def stream(
-        self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
-    ) -> AsyncChatStream:
-        """Start a streamed chat (use with ``async with``); options are validated now."""
-        return AsyncChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: None = ...,
+        **options: Any,
+    ) -> AsyncChatStream: ...
+
+    @overload
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Any],
+        **options: Any,
+    ) -> AsyncToolChatStream: ...
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tool_turns: int = 10,
+        raise_tool_errors: bool = False,
+        approver: Approver | None = None,
+        **options: Any,
+    ) -> AsyncChatStream | AsyncToolChatStream:
+        """Start a streamed chat (use with ``async with``); options are validated now. With
+        ``tools`` the tool loop streams, as GLMClient.stream."""
+        if tools is None:
+            if tool_choice is not None:
+                options = {**options, "tool_choice": tool_choice}
+            return self.plain_stream(prompt, model, system, options)
+        loop = self.tool_loop(
+            prompt,
+            model=model,
+            system=system,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_turns=max_tool_turns,
+            raise_tool_errors=raise_tool_errors,
+            options=options,
+        )
+        return self._tool_stream(loop, model, approver)
 
     async def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
@@ -161,24 +208,23 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
         async with self.stream(prompt, model=model, system=system, **options) as stream:
             return await stream.until_done()
 
-    async def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
-        from ._tool_loop import Run, run_calls_async  # with the tools: a plain chat never loads them
+    def plain_stream(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
+    ) -> AsyncChatStream:
+        """One request's stream, ``options`` as payload fields (a tool loop's turns use it too)."""
+        return AsyncChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-        decision = loop.resume()
-        while decision is not None:
-            outcome: Any
-            if isinstance(decision, Run):  # parallel calls concurrently
-                outcome = await run_calls_async(decision.calls, approver)
-            else:
-                try:
-                    async with self.stream(decision.messages, model=model, **decision.options) as s:
-                        outcome = await s.until_done()
-                except GLMError as exc:
-                    loop.failed(exc)
-                    raise
-            decision = loop.resume(outcome)
-        assert loop.result is not None
-        return loop.result
+    def _tool_stream(
+        self, loop: ToolLoop, model: str | None, approver: Approver | None
+    ) -> AsyncToolChatStream:
+        from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
+        from ._tool_stream import AsyncToolChatStream
+
+        return AsyncToolChatStream(self, loop, model, approver or ask_in_terminal)
+
+    async def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ChatResult:
+        async with self._tool_stream(loop, model, approver) as turns:
+            return await turns.until_done()
 
     async def models(self) -> list[str]:
         url, headers = self.models_request()

@@ -172,8 +172,6 @@ class ClientBase(Generic[Answer]):
         """
         if tools is None:
             return self._answer(prompt, model, system, {**options, "tool_choice": tool_choice})
-        from ._tool_loop import ask_in_terminal
-
         loop = self.tool_loop(
             prompt,
             model=model,
@@ -184,15 +182,15 @@ class ClientBase(Generic[Answer]):
             raise_tool_errors=raise_tool_errors,
             options=options,
         )
-        return self._run_tools(loop, model, approver or ask_in_terminal)
+        return self._run_tools(loop, model, approver)
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
     ) -> Answer:
         raise NotImplementedError  # the driver: stream once, return the result
 
-    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> Answer:
-        raise NotImplementedError  # the driver: pump the loop's decisions
+    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> Answer:
+        raise NotImplementedError  # the driver: its tool stream (``_tool_stream``) to the end
 
     def tool_loop(
         self,

@@ -10,21 +10,21 @@ metrics) and returns the finished ChatResult.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
-from ._errors import GLMError
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
 from ._types import ChatResult, StreamEvent
 
 if TYPE_CHECKING:
     from ._tool_loop import ToolLoop
+    from ._tool_stream import ToolChatStream
     from ._tools import Approver
 
 
@@ -133,11 +133,60 @@ class GLMClient(ClientBase[ChatResult]):
     _http_class = httpx.Client
     http: httpx.Client
 
+    @overload
     def stream(
-        self, prompt: Prompt, *, model: str | None = None, system: str | None = None, **options: Any
-    ) -> ChatStream:
-        """Start a streamed chat; options are validated now, before any request is sent."""
-        return ChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: None = ...,
+        **options: Any,
+    ) -> ChatStream: ...
+
+    @overload
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Any],
+        **options: Any,
+    ) -> ToolChatStream: ...
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tool_turns: int = 10,
+        raise_tool_errors: bool = False,
+        approver: Approver | None = None,
+        **options: Any,
+    ) -> ChatStream | ToolChatStream:
+        """Start a streamed chat; options are validated now, before any request is sent.
+
+        With ``tools`` (the arguments of ``chat``) the tool loop streams: every turn's events plus
+        a "tool_result" event per call (``glm_notebook._tool_stream``)."""
+        if tools is None:
+            if tool_choice is not None:
+                options = {**options, "tool_choice": tool_choice}
+            return self.plain_stream(prompt, model, system, options)
+        loop = self.tool_loop(
+            prompt,
+            model=model,
+            system=system,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_turns=max_tool_turns,
+            raise_tool_errors=raise_tool_errors,
+            options=options,
+        )
+        return self._tool_stream(loop, model, approver)
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
@@ -145,23 +194,21 @@ class GLMClient(ClientBase[ChatResult]):
         with self.stream(prompt, model=model, system=system, **options) as stream:
             return stream.until_done()
 
-    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver) -> ChatResult:
-        from ._tool_loop import Ask, run_calls_sync  # with the tools: a plain chat never loads them
+    def plain_stream(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
+    ) -> ChatStream:
+        """One request's stream, ``options`` as payload fields (a tool loop's turns use it too)."""
+        return ChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-        step = loop.resume()
-        while step is not None:
-            if isinstance(step, Ask):
-                try:
-                    with self.stream(step.messages, model=model, **step.options) as stream:
-                        answer: Any = stream.until_done()
-                except GLMError as exc:
-                    loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
-                    raise
-            else:
-                answer = run_calls_sync(step.calls, approver)
-            step = loop.resume(answer)
-        assert loop.result is not None
-        return loop.result
+    def _tool_stream(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ToolChatStream:
+        from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
+        from ._tool_stream import ToolChatStream
+
+        return ToolChatStream(self, loop, model, approver or ask_in_terminal)
+
+    def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ChatResult:
+        with self._tool_stream(loop, model, approver) as turns:
+            return turns.until_done()
 
     def models(self) -> list[str]:
         """Model ids the server lists at ``{base_url}/models``."""

@@ -179,8 +179,8 @@ class ToolLoop:
         while True:
             options = self._first if not self.turns else self._options
             turn: ChatResult = yield Ask(list(self.messages), options)
-            calls = [c for c in turn.tool_calls if c.type == "function"]  # this turn's, before _absorb
-            self._absorb(turn)
+            calls = [c for c in turn.tool_calls if c.type == "function"]  # this turn's, before absorb
+            self.absorb(turn)
             if not calls or not turn.complete:
                 self.messages.append(_assistant_message(turn, []))
                 return
@@ -231,10 +231,17 @@ class ToolLoop:
         every call so far and the transcript, as ToolLoopError's does."""
         partial = error.partial
         if isinstance(partial, ChatResult) and all(partial is not t for t in self.turns):
-            self._absorb(partial)
+            self.absorb(partial)
 
-    def _absorb(self, turn: ChatResult) -> None:
-        """Fold a turn into the loop's result: its text, every call so far, usage summed."""
+    def cut(self, turn: ChatResult) -> None:
+        """A turn ended by a kernel interrupt (nothing answered it): folded in, its partial text
+        kept as the transcript's last assistant message, as a stopped turn's is."""
+        self.absorb(turn)
+        self.messages.append(_assistant_message(turn, []))
+
+    def absorb(self, turn: ChatResult) -> None:
+        """Fold a turn into the loop's result: its text, every call so far, usage summed (also a
+        turn cut by Stop or an interrupt, which the streamed loop folds in itself)."""
         metrics = turn.metrics
         self._own.append((turn.usage, metrics.retries, metrics.malformed_frames))  # before the sums
         self.turns.append(turn)

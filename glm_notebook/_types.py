@@ -11,7 +11,7 @@ import json as _json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["text", "reasoning", "tool_call", "usage", "finish"]
+EventKind = Literal["text", "reasoning", "tool_call", "tool_result", "usage", "finish"]
 NoticeKind = Literal["starting", "retrying", "restarting"]
 
 
@@ -180,8 +180,9 @@ class StreamEvent:
     """One typed event from a stream.
 
     kind "text" and "reasoning" carry ``text`` (the new piece only); "tool_call" carries the
-    ``tool_call`` being assembled (``text`` is the new argument piece); "usage" carries ``usage``;
-    "finish" carries ``finish_reason``.
+    ``tool_call`` being assembled (``text`` is the new argument piece); "tool_result" (streams with
+    ``tools=``) carries a call whose ``output`` / ``error`` / ``duration_s`` are now set; "usage"
+    carries ``usage``; "finish" carries ``finish_reason``.
     """
 
     kind: EventKind

@@ -569,3 +569,60 @@ def test_positional_only_and_callable_object_tools(server, client):
         "?", tools=[glm.tool(math.sqrt, description="Square root."), glm.tool(Counter(), name="count")]
     )
     assert [c.output for c in result.tool_calls] == ["3.0", "42"]
+
+
+# -- the streamed loop: client.stream(..., tools=[...]) -------------------------------------------
+
+
+def test_stream_with_tools_yields_each_turn_and_a_result_per_call(server, client):
+    server.enqueue(
+        Reply(tool_calls=[call("get_weather", {"city": "Oslo"}, id="o"), call("nope", {}, id="n")]),
+        Reply(text="Cold in Oslo."),
+    )
+    with client.stream("Oslo?", tools=[get_weather]) as stream:
+        events = list(stream)
+    kinds = [e.kind for e in events]
+    results = [e.tool_call for e in events if e.kind == "tool_result"]
+    # the unknown tool's answer is known before anything runs, the real call's after it ran
+    assert [(c.id, c.error is None) for c in results] == [("n", False), ("o", True)]
+    assert json.loads(results[1].output)["city"] == "Oslo" and results[1].duration_s is not None
+    assert kinds.index("tool_result") > max(i for i, k in enumerate(kinds) if k == "tool_call")
+    assert "".join(e.text for e in events if e.kind == "text") == "Cold in Oslo."
+    assert stream.result.text == "Cold in Oslo." and stream.result.complete
+    assert [c.id for c in stream.result.tool_calls] == ["o", "n"]
+    assert [m["role"] for m in stream.result.messages] == ["user", "assistant", "tool", "tool", "assistant"]
+
+
+def test_stop_during_a_tool_run_sends_no_further_turn_and_keeps_the_transcript(server, client):
+    ran = []
+
+    def slow() -> str:
+        """Takes a moment."""
+        ran.append(1)
+        stream.cancel()  # Stop pressed while the tool runs
+        return "done"
+
+    server.enqueue(Reply(tool_calls=[call("slow", {}, id="s")]), Reply(text="never asked"))
+    with client.stream("Go", tools=[slow]) as stream:
+        events = list(stream)
+    assert ran == [1] and len(server.requests) == 1  # the tool finished; no second turn was sent
+    result = stream.result
+    assert result.stopped and not result.complete
+    assert [e.tool_call.output for e in events if e.kind == "tool_result"] == ["done"]
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "tool"]
+
+
+def test_an_interrupt_mid_turn_keeps_every_earlier_call(server, client):
+    server.enqueue(
+        Reply(tool_calls=[call("get_weather", {"city": "Rome"}, id="r")]),
+        Reply(text="Warm " * 50, delay=0.01),
+    )
+    stream = client.stream("Rome?", tools=[get_weather])
+    with pytest.raises(KeyboardInterrupt), stream:
+        for event in stream:
+            if event.kind == "text":
+                raise KeyboardInterrupt  # Ctrl-C while the second turn streams
+    result = stream.result
+    assert [c.id for c in result.tool_calls] == ["r"] and result.text.startswith("Warm")
+    assert not result.complete
+    assert [m["role"] for m in result.messages] == ["user", "assistant", "tool", "assistant"]

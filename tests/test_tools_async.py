@@ -174,3 +174,27 @@ async def test_an_api_error_mid_loop_keeps_the_calls_and_transcript(server, clie
         await client.chat("go", tools=[lookup])
     assert [c.output for c in caught.value.partial.tool_calls] == ["x: a greeting"]
     assert [m["role"] for m in caught.value.partial.messages] == ["user", "assistant", "tool"]
+
+
+async def test_async_stream_with_tools_yields_results_and_stop_ends_the_loop(server, client):
+    server.enqueue(
+        Reply(tool_calls=[call("lookup", {"word": "hi"}, id="a"), call("lookup", {"word": "yo"}, id="b")]),
+        Reply(text="Both are greetings."),
+    )
+    async with client.stream("hi? yo?", tools=[lookup]) as stream:
+        events = [e async for e in stream]
+    assert sorted(e.tool_call.id for e in events if e.kind == "tool_result") == ["a", "b"]
+    assert stream.result.text == "Both are greetings." and stream.result.complete
+
+    before = len(server.requests)
+    server.enqueue(Reply(tool_calls=[call("lookup", {"word": "hi"}, id="c")]), Reply(text="never"))
+
+    async def stopping(word: str) -> str:
+        """Stops the run."""
+        stream2.cancel()
+        return word
+
+    async with client.stream("go", tools=[glm.tool(stopping, name="lookup")]) as stream2:
+        [e async for e in stream2]
+    assert len(server.requests) == before + 1 and stream2.result.stopped  # no turn after Stop
+    assert [m["role"] for m in stream2.result.messages] == ["user", "assistant", "tool"]
