@@ -135,12 +135,12 @@ export class IncrementalMarkdown {
     if (text === this.text) return;
     if (!text.startsWith(this.stable)) this.reset();
     this.text = text;
-    if (this.whole || text.includes("\r")) {
+    const tail = text.slice(this.stable.length);
+    if (this.whole || tail.includes("\r")) {
       this.whole = true;
       this.container.replaceChildren(renderMarkdown(text, this.doc));
       return;
     }
-    const tail = text.slice(this.stable.length);
     let tokens;
     try {
       tokens = marked.lexer(tail);

@@ -1,0 +1,146 @@
+"""A long Markdown answer in a real JupyterLab (issue 13): a steady page while it streams.
+
+A 100 KB answer with headings, paragraphs, links, lists, code blocks (with blank lines inside) and
+tables streams as 20,000 deltas at full speed from the session's ``GLMTestServer``. The test prints
+and records (``test-artifacts/browser_figures.json``) the longest main-thread task while the live
+view shows it (PerformanceObserver ``longtask``; the swap to JupyterLab's own Markdown rendering at
+the end is JupyterLab's work and is recorded separately), and checks that a heading rendered early
+in the stream is the same DOM node when the stream ends: finished blocks are rendered once.
+
+The goal is a longest task of at most 50 ms. It is checked by ``make bench`` (render time per
+frame), not here: this machine is shared, so the test asserts only a generous sanity bound.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from _lab import LabPage, long_tasks, page_now_ms, record_figures
+
+from glm_notebook.testing import GLMTestServer, Reply
+
+pytestmark = pytest.mark.browser
+
+N_DELTAS = 20_000
+
+
+def long_markdown(sections: int = 140) -> str:
+    """About 0.7 KB per section: a heading, a paragraph with links, a list, code and a table."""
+    parts = ["# A long answer\n\nIt has every kind of block, many times over."]
+    for i in range(sections):
+        parts.append(
+            f"## Section {i}: sampling, part {i}\n\n"
+            f"Temperature {i / 100:.2f} divides the logits before the softmax; see "
+            f"[the notes on part {i}](https://example.org/notes/{i}) and the "
+            f"[reference](https://example.org/ref#{i}). A low value sharpens the distribution, a "
+            f"high value flattens it, and *top-p* trims the unlikely tail of **section {i}**.\n\n"
+            f"- first point of section {i}\n- second point, with `code` in it\n"
+            f"- third point, which is a little longer than the others ({i})\n\n"
+            f"```python\ndef step_{i}(logits, t={i / 10:.1f}):\n    scaled = [x / t for x in logits]\n\n"
+            f"    # a blank line above: still the same code block\n    return scaled\n```\n\n"
+            f"| option | value | note |\n|---|---|---|\n| temperature | {i / 100:.2f} | divides |\n"
+            f"| top_p | 0.9 | trims |\n| max_tokens | {100 + i} | stops |"
+        )
+    return "\n\n".join(parts)
+
+
+LONG_ANSWER = long_markdown()
+_CUTS = [k * len(LONG_ANSWER) // N_DELTAS for k in range(N_DELTAS + 1)]
+DELTAS = [LONG_ANSWER[a:b] for a, b in zip(_CUTS, _CUTS[1:], strict=False)]  # 4-6 characters each
+
+# Watches the live view of the page's first %%glm output: the first <h2> it shows, whether that node
+# is still the answer's first <h2> at every check and when the answer is done, and when the live
+# view is removed (a MutationObserver: the time is taken inside the task that removes it).
+_WATCH_JS = """() => {
+  const w = {heading: null, headingAt: null, checks: 0, replaced: 0, doneAt: null, sameAtDone: null,
+             liveCharsAtDone: 0, removedAt: null, seen: false};
+  const answerOf = (root) => root.querySelector('.glm-answer');
+  const check = () => {
+    const root = document.querySelector('.jp-OutputArea .glm-stream');
+    if (!root) {
+      if (w.seen && w.removedAt === null) w.removedAt = performance.now();
+      return;
+    }
+    w.seen = true;
+    const first = answerOf(root).querySelector('h2');
+    if (first && !w.heading) { w.heading = first; w.headingAt = performance.now(); w.headingText = first.textContent; }
+    if (w.heading) {
+      w.checks++;
+      if (!w.heading.isConnected || answerOf(root).querySelector('h2') !== w.heading) w.replaced++;
+    }
+    if (w.doneAt === null && root.classList.contains('glm-done')) {
+      w.doneAt = performance.now();
+      w.sameAtDone = !!w.heading && w.heading.isConnected && answerOf(root).querySelector('h2') === w.heading;
+      w.liveCharsAtDone = answerOf(root).textContent.length;
+    }
+  };
+  w.timer = setInterval(check, 50);
+  w.observer = new MutationObserver(() => {
+    if (w.seen && w.removedAt === null && !document.querySelector('.jp-OutputArea .glm-stream')) check();
+    else if (w.doneAt === null) { const r = document.querySelector('.jp-OutputArea .glm-stream.glm-done'); if (r) check(); }
+  });
+  w.observer.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
+  window.__glmWatch = w;
+}"""
+
+_WATCH_RESULT_JS = """() => { const w = window.__glmWatch; clearInterval(w.timer); w.observer.disconnect();
+  const {heading, timer, observer, ...rest} = w; return rest; }"""
+
+
+def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMTestServer) -> None:
+    lab = lab_page
+    assert len(DELTAS) == N_DELTAS and "".join(DELTAS) == LONG_ANSWER
+    assert 95_000 <= len(LONG_ANSWER) <= 110_000, len(LONG_ANSWER)
+    lab.new_notebook(["%load_ext glm_notebook", "%%glm\nExplain sampling at length."])
+    lab.run_cell(0)
+    glm.enqueue(Reply(chunks=DELTAS))
+
+    lab.page.evaluate(_WATCH_JS)
+    since = page_now_ms(lab.page)
+    t0 = time.monotonic()
+    lab.run_cell(1, wait=False)
+    lab.wait_cell_done(1, timeout=180)
+    elapsed = time.monotonic() - t0
+    final = lab.wait_answer(1, "a.kind === 'static'", timeout=120)
+    lab.page.wait_for_function("() => window.__glmWatch.removedAt !== null")
+    watch = lab.page.evaluate(_WATCH_RESULT_JS)
+    tasks = long_tasks(lab.page, since)
+
+    removed = watch["removedAt"]
+    live = [t for t in tasks if t["start"] + t["duration"] <= removed]
+    swap = [t for t in tasks if t["start"] + t["duration"] > removed]
+    longest_live = max((t["duration"] for t in live), default=0.0)
+    figures = {
+        "long_answer_chars": len(LONG_ANSWER),
+        "long_answer_deltas": len(DELTAS),
+        "long_answer_cell_seconds": round(elapsed, 2),
+        "long_answer_longest_live_task_ms": round(longest_live, 1),
+        "long_answer_live_long_tasks": len(live),
+        "long_answer_live_long_task_total_ms": round(sum(t["duration"] for t in live), 1),
+        "long_answer_longest_swap_task_ms": round(max((t["duration"] for t in swap), default=0.0), 1),
+        "long_answer_early_heading_checks": watch["checks"],
+        "long_answer_early_heading_replaced": watch["replaced"],
+        "long_answer_early_heading_same_node_at_end": watch["sameAtDone"],
+        "long_answer_live_chars_at_end": watch["liveCharsAtDone"],
+    }
+    marks = {k: round(watch[k] - since) for k in ("headingAt", "doneAt", "removedAt") if watch[k] is not None}
+    print(
+        f"\nlong tasks (ms after the cell started: start+duration): {[(round(t['start'] - since), round(t['duration'])) for t in tasks]}; {marks}"
+    )
+    path = record_figures(figures)
+    print(f"\n100 KB Markdown answer, {len(DELTAS)} deltas: {json.dumps(figures)}\n(written to {path})")
+
+    # the early heading is one DOM node from when it appeared to the end of the stream
+    assert watch["headingText"] == "Section 0: sampling, part 0", watch
+    assert watch["checks"] >= 3, watch
+    assert watch["replaced"] == 0 and watch["sameAtDone"] is True, figures
+    # the live view showed the whole answer before the swap (rendered text: no Markdown syntax)
+    assert watch["liveCharsAtDone"] > 0.8 * len(LONG_ANSWER), figures
+    # the static copy is JupyterLab's rendering of the whole answer
+    md = lab.output_data(1)[0]["data"]["text/markdown"]
+    assert md.startswith(LONG_ANSWER), (len(md), md[-300:])
+    assert final["status"].endswith("stop"), final
+    # goal <= 50 ms (benchmarked by make bench); here only a sanity bound for a shared machine
+    assert longest_live < 2_000, figures
