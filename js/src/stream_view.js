@@ -81,8 +81,23 @@ const now = () => (globalThis.performance ? performance.now() : Date.now());
 const nextFrame = (callback) =>
   typeof globalThis.requestAnimationFrame === "function" ? requestAnimationFrame(callback) : setTimeout(callback, 16);
 
+// The view's CSS, put into the module by build.mjs; one <style> per page, shared by every view.
+const STYLE_ID = "glm-stream-view-style";
+
+function ensureStyle(doc) {
+  if (typeof __STREAM_VIEW_CSS__ !== "string") return; // the unbundled source (no CSS inside)
+  let style = doc.getElementById(STYLE_ID);
+  if (style === null) {
+    style = doc.createElement("style");
+    style.id = STYLE_ID;
+    (doc.head || doc.documentElement).append(style);
+  }
+  if (style.textContent !== __STREAM_VIEW_CSS__) style.textContent = __STREAM_VIEW_CSS__;
+}
+
 function mountView(model, el, state) {
   const doc = el.ownerDocument || globalThis.document;
+  ensureStyle(doc);
   const root = element(doc, "div", "glm-stream");
   const title = element(doc, "div", "glm-title");
   const thinking = element(doc, "details", "glm-thinking");

@@ -294,3 +294,67 @@ test("a text that is not an extension of the last one starts over", () => {
   md.update("# Two\n\nother");
   assert.equal(box.innerHTML, wholeHtml("# Two\n\nother"));
 });
+
+// ---------------------------------------------------------------------------------------------
+// The loader (the widget's saved `_esm`): the code arrives in a message, imported once per page
+
+import { readFileSync } from "node:fs";
+
+const CODE = readFileSync(new URL("../../glm_notebook/static/stream_view.js", import.meta.url), "utf8");
+const loader = (await import("../../glm_notebook/static/stream_view_loader.js")).default;
+// Node imports data: URLs, not blob: URLs; browsers import both.
+globalThis.Blob = class {
+  constructor(parts) {
+    this.source = parts.join("");
+  }
+};
+let imports = 0;
+URL.createObjectURL = (blob) => {
+  imports += 1;
+  return `data:text/javascript;base64,${Buffer.from(blob.source).toString("base64")}`;
+};
+URL.revokeObjectURL = () => {};
+
+async function mountWithLoader(version, { code = true } = {}) {
+  const model = fakeModel({ _code_version: version });
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanupModel = loader.initialize({ model });
+  const cleanupView = loader.render({ model, el });
+  if (code) model.deliver({ type: "code", version, source: CODE });
+  return { model, el, cleanup: () => (cleanupView && cleanupView(), cleanupModel()) };
+}
+
+test("the loader imports the code it is sent and hands over earlier messages in order", async () => {
+  const before = imports;
+  const { model, el, cleanup } = await mountWithLoader("v-test-1", { code: false });
+  model.deliver({ type: "delta", seq: 1, text: "# Early\n\nfirst " });
+  model.deliver({ type: "delta", seq: 2, text: "second" });
+  assert.equal(el.querySelector(".glm-answer"), null); // no code yet: nothing shown
+  model.deliver({ type: "code", version: "v-test-1", source: CODE });
+  model.deliver({ type: "delta", seq: 3, text: " third" });
+  await frames();
+  assert.equal(el.querySelector(".glm-answer h1").textContent, "Early");
+  assert.equal(el.querySelector(".glm-answer p").textContent, "first second third");
+  assert.deepEqual(model.sent.filter((m) => m.type !== "hello"), []); // no gap seen, no resync
+  assert.ok(model.sent.some((m) => m.type === "hello"));
+  assert.equal(imports - before, 1);
+  assert.ok(document.getElementById("glm-stream-view-style").textContent.includes(".glm-stream"));
+  cleanup();
+});
+
+test("later views of the same code version reuse the imported module", async () => {
+  const first = await mountWithLoader("v-test-2");
+  await frames();
+  const before = imports;
+  const second = await mountWithLoader("v-test-2", { code: false });
+  second.model.deliver({ type: "delta", seq: 1, text: "again" });
+  await frames();
+  assert.equal(second.el.querySelector(".glm-answer").textContent.trim(), "again");
+  second.model.deliver({ type: "code", version: "v-test-2", source: CODE }); // sent anyway: ignored
+  await frames();
+  assert.equal(imports, before);
+  assert.equal(document.querySelectorAll("#glm-stream-view-style").length, 1);
+  first.cleanup();
+  second.cleanup();
+});
