@@ -14,7 +14,41 @@
 import DOMPurify from "dompurify";
 import { Marked } from "marked";
 
+// Math passes through as written: `$...$` and `$$...$$` are kept whole (marked would read `_` and
+// `*` inside them as emphasis), shown as text in the live view; JupyterLab typesets the final copy.
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+const MATH_BLOCK = /^ {0,3}\$\$(?:[^$]|\$(?!\$))+?\$\$[ \t]*(?:\n+|$)/;
+// Pandoc's rule: no space just inside the dollars, no digit right after the closing one ($5 and $6).
+const MATH_INLINE = /^\$\$(?:[^$]|\$(?!\$))+?\$\$|^\$(?=[^\s$])(?:\\.|[^\\$\n])*?[^\s\\$]\$(?!\d)|^\$[^\s$\\]\$(?!\d)/;
+
 const marked = new Marked({ gfm: true, breaks: false, async: false });
+marked.use({
+  extensions: [
+    {
+      name: "mathBlock",
+      level: "block",
+      start: (src) => src.match(/^ {0,3}\$\$/m)?.index,
+      tokenizer(src) {
+        const m = MATH_BLOCK.exec(src);
+        return m ? { type: "mathBlock", raw: m[0], text: m[0].trim() } : undefined;
+      },
+      renderer: (token) => `<p class="glm-math">${escapeHtml(token.text)}</p>\n`,
+    },
+    {
+      name: "mathInline",
+      level: "inline",
+      start: (src) => src.indexOf("$"),
+      tokenizer(src) {
+        const m = MATH_INLINE.exec(src);
+        return m ? { type: "mathInline", raw: m[0], text: m[0] } : undefined;
+      },
+      renderer: (token) => `<span class="glm-math">${escapeHtml(token.text)}</span>`,
+    },
+  ],
+});
 
 // ---------------------------------------------------------------------------------------------
 // Sanitizing

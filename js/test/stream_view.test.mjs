@@ -358,3 +358,14 @@ test("later views of the same code version reuse the imported module", async () 
   first.cleanup();
   second.cleanup();
 });
+
+test("math passes through as written; code blocks keep their language class", () => {
+  const text = "Inline $a_1^2 + b_1^2 = c_*^2$ and $x$, costs $5 and $6.\n\n$$\n\\sum_{i=1}^{n} x_i * y_i\n$$\n\n```python\nprint(1)\n```";
+  const { box } = streamInto(text, [3]);
+  const math = [...box.querySelectorAll(".glm-math")].map((e) => e.textContent);
+  assert.deepEqual(math, ["$a_1^2 + b_1^2 = c_*^2$", "$x$", "$$\n\\sum_{i=1}^{n} x_i * y_i\n$$"]);
+  assert.equal(box.querySelectorAll("em, strong").length, 0);
+  assert.match(box.textContent, /costs \$5 and \$6\./);
+  assert.equal(box.querySelector("pre code").className, "language-python");
+  assert.equal(box.innerHTML, wholeHtml(text));
+});

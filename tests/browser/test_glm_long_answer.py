@@ -144,3 +144,47 @@ def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMT
     assert final["status"].endswith("stop"), final
     # goal <= 50 ms (benchmarked by make bench); here only a sanity bound for a shared machine
     assert longest_live < 2_000, figures
+
+
+MATH_ANSWER = (
+    "Euler's identity is $e^{i\\pi} + 1 = 0$, and $a_1 + b_1 = c_1$ keeps its underscores.\n\n"
+    "$$\n\\sum_{i=1}^{n} x_i^2\n$$\n\n"
+    "```python\nprint('code keeps its language')\n```\n"
+)
+
+_MATH_JS = """(i) => {
+  const o = window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector('.jp-OutputArea');
+  const live = o.querySelector('.glm-stream .glm-answer');
+  const md = o.querySelector('.jp-RenderedMarkdown');
+  const code = (root) => { const c = root && root.querySelector('pre code'); return c ? c.className : null; };
+  return {live: live ? [...live.querySelectorAll('.glm-math')].map((e) => e.textContent) : null,
+          liveEm: live ? live.querySelectorAll('em').length : null, liveCode: code(live),
+          typeset: md ? md.querySelectorAll('mjx-container').length : 0,
+          staticCode: md ? (md.querySelector('pre code, pre') || {}).className || '' : null,
+          staticCodeLang: md ? [...md.querySelectorAll('[class*="language-"], [data-language]')]
+                                 .map((e) => e.className + ' ' + (e.dataset.language || '')).join('|') : null};
+}"""
+
+
+def test_math_and_code_survive_the_live_view_and_the_saved_copy(
+    lab_page: LabPage, glm: GLMTestServer
+) -> None:
+    lab = lab_page
+    lab.new_notebook(["%load_ext glm_notebook", "%%glm\nShow some math."])
+    lab.run_cell(0)
+    glm.enqueue(Reply(text=MATH_ANSWER, chunk_size=4, delay=0.03, finish_reason="stop"))
+    lab.run_cell(1, wait=False)
+    lab.wait_answer(1, "a.kind === 'live' && a.text.includes('code keeps')", timeout=60)
+    live = lab.page.evaluate(_MATH_JS, 1)
+    lab.wait_cell_done(1, timeout=60)
+    lab.wait_answer(1, "a.kind === 'static'", timeout=60)
+    # JupyterLab typesets the saved copy's math (MathJax builds one mjx-container per formula)
+    lab.page.wait_for_function(f"(i) => ({_MATH_JS})(i).typeset >= 3", arg=1, timeout=60_000)
+    final = lab.page.evaluate(_MATH_JS, 1)
+    print(f"\nlive: {live}\nstatic: {final}")
+    assert live["live"] == ["$e^{i\\pi} + 1 = 0$", "$a_1 + b_1 = c_1$", "$$\n\\sum_{i=1}^{n} x_i^2\n$$"], live
+    assert live["liveEm"] == 0 and live["liveCode"] == "language-python", live
+    assert final["typeset"] == 3, final
+    assert "language-python" in final["staticCodeLang"] or "python" in final["staticCode"], final
+    md = lab.output_data(1)[0]["data"]["text/markdown"]
+    assert md.startswith(MATH_ANSWER.strip()), md  # the saved Markdown has the math as written
