@@ -229,18 +229,52 @@ def test_stopped_and_offline_show_in_the_status(views) -> None:
     assert view.status == "offline model glm-4.7-flash · 2 chunks · stopped"
 
 
-def test_the_bundled_offline_model_is_called_a_small_base_model() -> None:
-    from glm_notebook.widgets._static import status_line
+def test_the_bundled_offline_model_is_called_a_small_base_model_once_per_session() -> None:
+    from glm_notebook._status import _forget_base_model_note
+    from glm_notebook.widgets._static import static_bundle, status_line
 
-    result = ChatResult(
-        text="x",
-        model="gemma-3-270m-q4_k_m",
-        finish_reason="stop",
-        metrics=Metrics(chunks=11, ttft_s=0.5, duration_s=1.5),
-    )
-    line = status_line(result, offline=True)
+    def answer() -> ChatResult:
+        return ChatResult(
+            text="x",
+            model="gemma-3-270m-q4_k_m",
+            finish_reason="stop",
+            metrics=Metrics(chunks=11, ttft_s=0.5, duration_s=1.5),
+        )
+
+    _forget_base_model_note()
+    first, second = answer(), answer()
+    line = status_line(first, offline=True)
     assert line.startswith("offline model gemma-3-270m-q4_k_m · small base model")
     assert "10.0 chunks/s · 11 chunks · stop" in line and "tok/s" not in line and "tokens ·" not in line
+    # the live view and the saved copy of the first answer both say it; later answers do not
+    assert "small base model" in static_bundle(first, offline=True)["text/markdown"]
+    later = status_line(second, offline=True)
+    assert (
+        later
+        == "offline model gemma-3-270m-q4_k_m · 0.50 s to first token · 10.0 chunks/s · 11 chunks · stop"
+    )
+    assert "small base model" not in static_bundle(second, offline=True)["text/plain"]
+
+
+def test_the_saved_status_line_is_small_italic_text() -> None:
+    from glm_notebook.widgets._static import static_bundle
+
+    md = static_bundle(ChatResult(text="Hi", model="glm-4.7-flash", finish_reason="stop"))["text/markdown"]
+    assert md == "Hi\n\n<sub>*glm-4.7-flash · stop*</sub>\n"
+
+
+def test_terminal_status_is_one_line_right_under_the_answer() -> None:
+    import io
+
+    from glm_notebook._types import StreamEvent
+    from glm_notebook.magics._run import TerminalView
+
+    for text in ("Paris.", "Paris.\n"):
+        out = io.StringIO()
+        view = TerminalView(out)
+        view.feed(StreamEvent(kind="text", text=text))
+        view.finish(ChatResult(text=text, model="glm-4.7-flash", finish_reason="stop"), None)
+        assert out.getvalue() == "Paris.\n[glm-4.7-flash · stop]\n", repr(out.getvalue())
 
 
 def test_stop_message_from_the_browser_calls_on_stop(views) -> None:
