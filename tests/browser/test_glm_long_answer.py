@@ -17,7 +17,7 @@ import json
 import time
 
 import pytest
-from _lab import LabPage, long_tasks, page_now_ms, record_figures
+from _lab import LabPage, long_tasks, page_now_ms, record_figures, start_lab
 
 from glm_notebook.testing import GLMTestServer, Reply
 
@@ -188,3 +188,45 @@ def test_math_and_code_survive_the_live_view_and_the_saved_copy(
     assert "language-python" in final["staticCodeLang"] or "python" in final["staticCode"], final
     md = lab.output_data(1)[0]["data"]["text/markdown"]
     assert md.startswith(MATH_ANSWER.strip()), md  # the saved Markdown has the math as written
+
+
+SAVED_ANSWER = "## An answer\n\n" + " ".join(f"word{i}" for i in range(300))
+
+
+def test_a_glm_cell_adds_little_to_a_notebook_saved_with_widget_state(
+    lab_browser, lab_env: dict[str, str], glm: GLMTestServer
+) -> None:
+    """JupyterLab with "save widget state" on: one %%glm cell vs six, saved with Ctrl+S."""
+    settings = {"@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True}}
+    sizes = {}
+    with start_lab(env=lab_env, settings=settings) as server:
+        context = lab_browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            for cells in (1, 6):
+                lab = LabPage(context.new_page(), server)
+                lab.new_notebook(["%load_ext glm_notebook", *["%%glm\nSay it" for _ in range(cells)]])
+                lab.run_cell(0)
+                for k in range(1, cells + 1):
+                    glm.enqueue(Reply(text=SAVED_ANSWER, chunk_size=7))
+                    lab.run_cell(k, timeout=60)
+                    lab.wait_answer(k, "a.kind === 'static'", timeout=60)
+                lab.save()
+                nb = server.read_notebook(lab.notebook)
+                state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+                assert state is not None, "JupyterLab saved no widget state: the setting did not apply"
+                sizes[cells] = ((server.root_dir / lab.notebook).stat().st_size, len(json.dumps(state)))
+                lab.page.close()
+                server.shutdown_kernels(lab.notebook)
+        finally:
+            context.close()
+    per_cell = (sizes[6][0] - sizes[1][0]) / 5
+    answer_output = 2 * len(SAVED_ANSWER)  # its Markdown and plain-text copies
+    figures = {
+        "lab_saved_1_cell_bytes": sizes[1][0],
+        "lab_saved_6_cells_bytes": sizes[6][0],
+        "lab_saved_widget_state_bytes_6_cells": sizes[6][1],
+        "lab_saved_bytes_per_cell_beyond_answer": round(per_cell - answer_output),
+    }
+    record_figures(figures)
+    print(f"\nJupyterLab, save widget state on: {figures}")
+    assert per_cell - answer_output <= 3_000, figures
