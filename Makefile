@@ -79,7 +79,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PIP) install -e '.[test,local,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP) $(PEERS)/.installed
+bench: $(BENCH_STAMP) $(PEERS)/.installed js-deps
 	$(PY) benchmarks/run_all.py
 
 clean:

@@ -12,6 +12,7 @@ SCRIPTS = [
     "bench_client.py",
     "bench_import.py",
     "bench_view.py",
+    "bench_render.py",
     "bench_load_ext.py",
     "bench_compare.py",
     "bench_local.py",

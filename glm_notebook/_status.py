@@ -7,12 +7,39 @@ terminal IPython, the live view, the static copy and compare panels all format t
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from ._types import ChatResult
 
 __all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line"]
 
 #: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
+
+
+#: Said once per session (process), under the first answer of the bundled model, not under each.
+BASE_MODEL_NOTE = "small base model: good for sampling demos, weak at chat"
+_note_lock = threading.Lock()
+_noted: weakref.ref[ChatResult] | None = None  # the answer whose status line carries the note
+
+
+def _base_model_note_for(result: ChatResult) -> bool:
+    """True for the session's first answer of the bundled model, each time its status is made
+    (the live view and the saved copy format it separately), and False for every later answer."""
+    global _noted
+    with _note_lock:
+        if _noted is None:
+            _noted = weakref.ref(result)
+            return True
+        return _noted() is result
+
+
+def _forget_base_model_note() -> None:
+    """Start a new session for the note (tests)."""
+    global _noted
+    with _note_lock:
+        _noted = None
 
 
 def error_line(error: BaseException) -> str:
@@ -40,7 +67,8 @@ def status_line(
     """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · finish reason.
 
     ``model`` is shown when the result names none. Token counts come only from the server's usage;
-    without it the number of chunks received is shown instead.
+    without it the number of chunks received is shown instead. The bundled offline model is called
+    a small base model under the session's first answer only.
     """
     result = result if result is not None else ChatResult()
     metrics = result.metrics
@@ -48,8 +76,8 @@ def status_line(
     model = result.model or result.request.get("model") or model
     if offline:
         parts.append(f"offline model {model}" if model else "offline model")
-        if model == BUNDLED_OFFLINE_MODEL:
-            parts.append("small base model: good for sampling demos, weak at chat")
+        if model == BUNDLED_OFFLINE_MODEL and _base_model_note_for(result):
+            parts.append(BASE_MODEL_NOTE)
     elif model:
         parts.append(str(model))
     if metrics.ttft_s is not None:

@@ -1,5 +1,7 @@
-// Builds the widget's browser code into ../glm_notebook/static/ (committed, loaded by anywidget):
-// stream_view.js (one ES module with marked and DOMPurify inside) and stream_view.css.
+// Builds the widget's browser code into ../glm_notebook/static/ (committed, loaded by the kernel):
+// stream_view.js (one ES module with marked, DOMPurify and the view's CSS inside; the kernel sends
+// it to the page in a message) and stream_view_loader.js (the widget's `_esm`, ~1 KB: it is saved in
+// notebooks with the widget state, so it only imports the code it is sent; see src/loader.js).
 // Run: npm ci && npm run build
 // `node build.mjs DIR` writes into DIR instead: `make js-bundle` builds into a temporary directory
 // and compares it with the committed files. The output depends only on js/src and the locked
@@ -16,6 +18,16 @@ const outdir = process.argv[2]
   : new URL("../glm_notebook/static/", import.meta.url).pathname;
 const logLevel = process.argv[2] ? "warning" : "info"; // the check prints problems only
 
+// The CSS, minified, goes into the view's module as a string (injected once per page).
+const css = await build({
+  absWorkingDir: here,
+  entryPoints: ["src/stream_view.css"],
+  bundle: true,
+  minify: true,
+  write: false,
+  logLevel,
+});
+
 await build({
   absWorkingDir: here, // entry points resolve from js/ whatever the caller's directory
   entryPoints: ["src/stream_view.js"],
@@ -24,6 +36,7 @@ await build({
   target: ["es2020"],
   platform: "browser",
   minify: true,
+  define: { __STREAM_VIEW_CSS__: JSON.stringify(css.outputFiles[0].text.trim()) },
   legalComments: "eof", // keep DOMPurify's licence header; marked's is not marked as legal, so:
   banner: { js: `/*! glm_notebook stream view. Bundles marked ${version("marked")} (MIT License, https://github.com/markedjs/marked) and DOMPurify ${version("dompurify")} (Apache-2.0 or MPL-2.0). */` },
   outfile: `${outdir}stream_view.js`,
@@ -32,9 +45,12 @@ await build({
 
 await build({
   absWorkingDir: here,
-  entryPoints: ["src/stream_view.css"],
+  entryPoints: ["src/loader.js"],
   bundle: true,
+  format: "esm",
+  target: ["es2020"],
+  platform: "browser",
   minify: true,
-  outfile: `${outdir}stream_view.css`,
+  outfile: `${outdir}stream_view_loader.js`,
   logLevel,
 });

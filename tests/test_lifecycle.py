@@ -119,7 +119,7 @@ def test_a_rate_limit_wait_shows_in_the_live_status_line(ip, zai_env):
     assert ip.user_ns["_glm"].metrics.retries == 1
     # the notice gives way to the answer: the saved copy has the usual status line
     final = out.outputs[-1].data["text/markdown"]
-    assert final.startswith("after the wait") and final.rstrip().endswith("stop*")
+    assert final.startswith("after the wait") and final.rstrip().endswith("stop*</sub>")
     assert "rate limited" not in final
 
 

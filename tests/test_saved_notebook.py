@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import nbformat
@@ -78,3 +79,39 @@ def test_saved_notebook_holds_the_answers_as_markdown(tmp_path, glm_server):
     assert "balance" in failed[-1]["data"]["text/markdown"]
     assert nb.cells[4].outputs[0]["text"].strip() == "InsufficientBalance"
     assert glm_server.requests[1].json["max_tokens"] == 900
+
+
+SIZE_ANSWER = "## An answer\n\n" + " ".join(f"word{i}" for i in range(300)) + "\n\n- a\n- list\n"
+
+
+def _saved_size(tmp_path, server, cells: int) -> tuple[int, nbformat.NotebookNode]:
+    for _ in range(cells):
+        server.enqueue(Reply(text=SIZE_ANSWER, chunk_size=7))
+    folder = tmp_path / f"n{cells}"
+    folder.mkdir()
+    nb = run_notebook(folder, server, ["%load_ext glm_notebook", *["%%glm\nSay it" for _ in range(cells)]])
+    return len((folder / "saved.ipynb").read_bytes()), nb
+
+
+def test_a_finished_glm_cell_adds_little_beyond_its_answer_to_a_saved_notebook(tmp_path, glm_server):
+    """One %%glm cell vs six, run by nbclient (as nbconvert --execute and papermill do) and saved.
+
+    nbclient saves the widget state of every widget a run made, closed ones included: each live
+    view's state must be small (its ~90 KB code is sent in a message, never kept as state).
+    """
+    one, _ = _saved_size(tmp_path, glm_server, 1)
+    six, nb = _saved_size(tmp_path, glm_server, 6)
+    per_cell = (six - one) / 5
+    output = nb.cells[1].outputs[-1]
+    answer = len(nbformat.writes(nbformat.v4.new_notebook(cells=[nb.cells[1]]))) - len(
+        nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(nb.cells[1].source)]))
+    )  # the cell's saved outputs: the answer as Markdown and as plain text, with the status line
+    assert output["data"]["text/markdown"].startswith(SIZE_ANSWER.strip())
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    state_bytes = len(json.dumps(widgets))
+    beyond = per_cell - answer
+    print(
+        f"\nsaved notebook: 1 cell {one} B, 6 cells {six} B: {per_cell:.0f} B per cell, "
+        f"{answer} B of it the answer's output, {beyond:.0f} B beyond it; widget state {state_bytes} B"
+    )
+    assert beyond <= 3_000, (one, six, per_cell, answer)

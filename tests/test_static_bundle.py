@@ -72,13 +72,13 @@ def test_normal_answer() -> None:
     assert set(bundle) == {"text/markdown", "text/plain"}
     status = "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · stop"
     assert bundle["text/markdown"] == (
-        "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + f"*{status}*\n"
+        "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + f"<sub>*{status}*</sub>\n"
     )
     assert bundle["text/plain"] == "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + status
     html = render(bundle["text/markdown"])
     assert "<strong>world</strong>" in html
     assert "print('&lt;div&gt;')" in html  # the code block shows <div> literally
-    assert f"<em>{status}</em>" in html
+    assert f"<sub><em>{status}</em></sub>" in html  # secondary text: small and italic
 
 
 def test_reasoning_goes_in_a_collapsed_details_after_the_answer() -> None:
@@ -112,7 +112,7 @@ def test_error_with_partial_text() -> None:
         "**Error:** InsufficientBalance (HTTP 429, code 1113): Insufficient balance - top up the account; "
         "retrying will not help" in markdown
     )
-    assert markdown.rstrip().endswith("*glm-4.7-flash · 3 chunks*")
+    assert markdown.rstrip().endswith("<sub>*glm-4.7-flash · 3 chunks*</sub>")
     assert "Error: InsufficientBalance" in bundle["text/plain"]
     assert "The answer begins" in bundle["text/plain"]
 

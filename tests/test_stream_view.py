@@ -18,6 +18,7 @@ from glm_notebook import ChatResult, InsufficientBalance, Metrics, StreamEvent, 
 from glm_notebook.widgets import StreamView
 
 BUNDLE = pathlib.Path(__file__).resolve().parent.parent / "glm_notebook" / "static" / "stream_view.js"
+LOADER = BUNDLE.with_name("stream_view_loader.js")
 PIECES = ["Hello", " world", ", 你好", " 😀", " café", "\n\n", "```py\nx = '<b>'\n```\n", "naïve", " \u2028 "]
 
 
@@ -228,18 +229,52 @@ def test_stopped_and_offline_show_in_the_status(views) -> None:
     assert view.status == "offline model glm-4.7-flash · 2 chunks · stopped"
 
 
-def test_the_bundled_offline_model_is_called_a_small_base_model() -> None:
-    from glm_notebook.widgets._static import status_line
+def test_the_bundled_offline_model_is_called_a_small_base_model_once_per_session() -> None:
+    from glm_notebook._status import _forget_base_model_note
+    from glm_notebook.widgets._static import static_bundle, status_line
 
-    result = ChatResult(
-        text="x",
-        model="gemma-3-270m-q4_k_m",
-        finish_reason="stop",
-        metrics=Metrics(chunks=11, ttft_s=0.5, duration_s=1.5),
-    )
-    line = status_line(result, offline=True)
+    def answer() -> ChatResult:
+        return ChatResult(
+            text="x",
+            model="gemma-3-270m-q4_k_m",
+            finish_reason="stop",
+            metrics=Metrics(chunks=11, ttft_s=0.5, duration_s=1.5),
+        )
+
+    _forget_base_model_note()
+    first, second = answer(), answer()
+    line = status_line(first, offline=True)
     assert line.startswith("offline model gemma-3-270m-q4_k_m · small base model")
     assert "10.0 chunks/s · 11 chunks · stop" in line and "tok/s" not in line and "tokens ·" not in line
+    # the live view and the saved copy of the first answer both say it; later answers do not
+    assert "small base model" in static_bundle(first, offline=True)["text/markdown"]
+    later = status_line(second, offline=True)
+    assert (
+        later
+        == "offline model gemma-3-270m-q4_k_m · 0.50 s to first token · 10.0 chunks/s · 11 chunks · stop"
+    )
+    assert "small base model" not in static_bundle(second, offline=True)["text/plain"]
+
+
+def test_the_saved_status_line_is_small_italic_text() -> None:
+    from glm_notebook.widgets._static import static_bundle
+
+    md = static_bundle(ChatResult(text="Hi", model="glm-4.7-flash", finish_reason="stop"))["text/markdown"]
+    assert md == "Hi\n\n<sub>*glm-4.7-flash · stop*</sub>\n"
+
+
+def test_terminal_status_is_one_line_right_under_the_answer() -> None:
+    import io
+
+    from glm_notebook._types import StreamEvent
+    from glm_notebook.magics._run import TerminalView
+
+    for text in ("Paris.", "Paris.\n"):
+        out = io.StringIO()
+        view = TerminalView(out)
+        view.feed(StreamEvent(kind="text", text=text))
+        view.finish(ChatResult(text=text, model="glm-4.7-flash", finish_reason="stop"), None)
+        assert out.getvalue() == "Paris.\n[glm-4.7-flash · stop]\n", repr(out.getvalue())
 
 
 def test_stop_message_from_the_browser_calls_on_stop(views) -> None:
@@ -278,6 +313,30 @@ def test_resync_request_is_answered_with_the_full_text(views) -> None:
     assert sum(m["type"] == "full" for m in wire.custom) == 3  # bounded
 
 
+def test_the_view_code_comes_first_in_a_message_not_in_the_widget_state() -> None:
+    sent: list[Any] = []
+
+    class Recorded(StreamView):
+        def send(self, content: Any, buffers: Any = None) -> None:
+            sent.append(content)
+            super().send(content, buffers)
+
+    view = Recorded(model_name="glm-4.7-flash")
+    try:
+        view.append_text("hello")
+        view.finish(None)
+        state = view.get_state()
+        # what a notebook saves of the view: its state, ~1 KB loader included, no code
+        assert len(json.dumps(state).encode()) < 2_500, {k: len(str(v)) for k, v in state.items()}
+        assert state["_esm"] == LOADER.read_text(encoding="utf-8")
+        code = sent[0]
+        assert code["type"] == "code" and code["source"] == BUNDLE.read_text(encoding="utf-8")
+        assert code["version"] == state["_code_version"] and "seq" not in code
+        assert [m["type"] for m in sent[1:]] == ["delta"] and sent[1]["seq"] == 1
+    finally:
+        view.close()
+
+
 def test_set_status_is_one_small_state_update(views) -> None:
     view, wire = views()
     view.set_status("retrying in 2 s…")
@@ -286,12 +345,15 @@ def test_set_status_is_one_small_state_update(views) -> None:
 
 def test_the_bundle_is_an_es_module_with_render_and_no_network_imports() -> None:
     source = BUNDLE.read_text(encoding="utf-8")
-    assert StreamView._esm == source
-    assert re.search(r"export\s*\{[^}]*\bas default\b[^}]*\}", source)
-    assert "render(" in source or "render:" in source
-    assert not re.search(r"""(?:\bimport\b|\bfrom\b)\s*\(?\s*["'](?:https?:)?//""", source)
-    assert "DOMPurify" in source
-    assert (BUNDLE.parent / "stream_view.css").read_text(encoding="utf-8") == StreamView._css
+    loader = LOADER.read_text(encoding="utf-8")
+    # the saved _esm is the small loader; the code goes in the first custom message of each view
+    assert StreamView._esm == loader and len(loader.encode()) < 2_000
+    assert not hasattr(StreamView, "_css")  # the CSS is inside the code, not widget state
+    for module in (source, loader):
+        assert re.search(r"export\s*\{[^}]*\bas default\b[^}]*\}", module)
+        assert "render(" in module or "render:" in module
+        assert not re.search(r"""(?:\bimport\b|\bfrom\b)\s*\(?\s*["'](?:https?:)?//""", module)
+    assert "DOMPurify" in source and "glm-stream" in source
     node = shutil.which("node")
     assert node is not None, (
         "node is needed to import the bundle (make test installs and uses it for js-test)"

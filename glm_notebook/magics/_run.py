@@ -349,9 +349,14 @@ class TerminalView:
         self._mid_line = bool(event.text) and not event.text.endswith("\n")
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
+        # One line each, starting on a line of their own (a newline only if the answer left one open).
+        status = " ".join(status_line(result, None, offline=self.offline, model=self.model).split())
+        start = "\n" if self._mid_line else ""
         if error is not None:
-            self._write(f"\nError: {error_line(error)}\n")
-        self._write(f"\n[{status_line(result, None, offline=self.offline, model=self.model)}]\n")
+            self._write(f"{start}Error: {error_line(error)}\n")
+            start = ""
+        self._write(f"{start}[{status}]\n")
+        self._mid_line = False
 
     def _write(self, text: str) -> None:
         self.out.write(text)

@@ -17,8 +17,8 @@ enabled, so ``neutralize_markdown`` rewrites it before it is saved:
 
 The result is then parsed again with markdown-it-py in its most permissive mode (``html=True``, every
 link scheme accepted). If any raw HTML or dangerous link is still found there, the text falls back to
-a plain fenced block. The ``<details>`` wrapper this module adds around the reasoning is the only raw
-HTML in the bundle.
+a plain fenced block. The ``<details>`` wrapper this module adds around the reasoning and the ``<sub>``
+around the status line are the only raw HTML in the bundle.
 """
 
 from __future__ import annotations
@@ -240,7 +240,8 @@ def static_bundle(
     """The final output of one ``%%glm`` cell: ``{"text/markdown": ..., "text/plain": ...}``.
 
     Markdown: the answer, the reasoning in a collapsed ``<details>`` (only if there is any), tool
-    calls (if any), an error line (if any) and the status line in italics. Plain text: the answer,
+    calls (if any), an error line (if any) and the status line, small and in italics
+    (``<sub>*...*</sub>``). Plain text: the answer,
     the error line and the status.
     """
     result = result if result is not None else ChatResult()
@@ -259,7 +260,8 @@ def static_bundle(
     if problem:
         blocks.append(f"**Error:** {_escape_inline(problem)}")
     if status:
-        blocks.append(f"*{_escape_inline(status)}*")
+        # Secondary text: smaller where HTML is allowed (JupyterLab, GitHub, nbconvert), italic anyway.
+        blocks.append(f"<sub>*{_escape_inline(status)}*</sub>")
 
     plain = [part for part in (result.text.strip("\n"), problem and f"Error: {problem}", status) if part]
     return {"text/markdown": "\n\n".join(blocks) + "\n", "text/plain": "\n\n".join(plain)}

@@ -6,10 +6,15 @@ messages a second, far below jupyter_server's iopub limit of 1000/s). A small da
 text that arrived just after a flush and was followed by a pause, so nothing waits more than ~100 ms;
 it stops in ``finish()``. One lock serialises every send, so messages are never interleaved,
 duplicated or lost. The browser side (``js/src/stream_view.js``, built into
-``glm_notebook/static/stream_view.js``) appends the pieces and re-renders Markdown at most once per
-animation frame, with marked and DOMPurify.
+``glm_notebook/static/stream_view.js``) appends the pieces and renders Markdown at most once per
+animation frame, block by block (finished blocks once), with marked and DOMPurify. That code is
+not the widget's ``_esm``: anywidget saves ``_esm`` with the widget state in every notebook (nbclient
+keeps closed widgets' state too), so ``_esm`` is a ~1 KB loader (``js/src/loader.js``) and the code
+comes in the first custom message of each view, which no notebook saves; a page imports it once.
 
 Messages, kernel to browser (custom messages; ``seq`` counts 1, 2, 3 ... so the browser sees gaps)::
+
+    {"type": "code", "version": "3f2a...", "source": "<the view's ES module>"}   (first, once per view)
 
     {"type": "delta", "seq": 7, "text": "new answer text", "reasoning": "new thinking"}
     {"type": "delta", "seq": 8, "text": "...", "end": {"text": 1234, "reasoning": 56}}
@@ -36,6 +41,7 @@ Status, error, title and the stop-button switch are small synced traits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pathlib
 import threading
@@ -53,6 +59,8 @@ from .._types import ChatResult, StreamEvent
 __all__ = ["StreamView"]
 
 _STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+_CODE = (_STATIC / "stream_view.js").read_text(encoding="utf-8")
+_CODE_VERSION = hashlib.sha256(_CODE.encode()).hexdigest()[:16]
 _log = logging.getLogger(__name__)
 _MAX_RESYNCS = 3
 
@@ -73,8 +81,9 @@ class StreamView(anywidget.AnyWidget):
     """
 
     # Read once here, not as a path: a path would make anywidget start a file-watching thread.
-    _esm = (_STATIC / "stream_view.js").read_text(encoding="utf-8")
-    _css = (_STATIC / "stream_view.css").read_text(encoding="utf-8")
+    # `_esm` is saved with the widget state in notebooks, so it is only the ~1 KB loader; the view's
+    # code (with its CSS) goes to the page in a custom message, never saved (see js/src/loader.js).
+    _esm = (_STATIC / "stream_view_loader.js").read_text(encoding="utf-8")
 
     model_name = traitlets.Unicode("", help="Model name shown while the answer streams.").tag(sync=True)
     offline = traitlets.Bool(False, help="True when the answer comes from the embedded offline model.").tag(
@@ -97,6 +106,9 @@ class StreamView(anywidget.AnyWidget):
         "streams (proof that a Stop click would too) and an on_stop callback is registered.",
     )
     _stream_id = traitlets.Unicode("", help="Ties the browser's per-model state to its views.").tag(sync=True)
+    _code_version = traitlets.Unicode(
+        _CODE_VERSION, help="Which view code the loader waits for (a page imports each version once)."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -127,6 +139,7 @@ class StreamView(anywidget.AnyWidget):
         self._stop_callbacks: list[Callable[[], Any]] = []
         self._resyncs_left = _MAX_RESYNCS
         self._end: dict[str, int] | None = None
+        kwargs.setdefault("layout", _shared_layout())
         super().__init__(
             model_name=model_name,
             offline=offline,
@@ -137,6 +150,8 @@ class StreamView(anywidget.AnyWidget):
         )
         self.on_msg(self._on_front_end_msg)
         _handle_front_end_msgs_on_their_subshell(self.comm)
+        # Before any answer text: the page's loader imports it, or reuses the copy it has.
+        self.send({"type": "code", "version": _CODE_VERSION, "source": _CODE})
 
     # -- what the magic calls -------------------------------------------------------------------
 
@@ -332,6 +347,20 @@ class StreamView(anywidget.AnyWidget):
                 if self._end is not None:
                     message["end"] = self._end
                 self._send_locked(message)
+
+
+_LAYOUT: Any = None
+
+
+def _shared_layout() -> Any:
+    """One ipywidgets Layout for every view: each Layout is a widget of its own (~1 KB of state,
+    kept in notebooks by nbclient), and no view sets one. Made again if it was closed."""
+    global _LAYOUT
+    if _LAYOUT is None or getattr(_LAYOUT, "comm", None) is None:
+        import ipywidgets
+
+        _LAYOUT = ipywidgets.Layout()
+    return _LAYOUT
 
 
 def _handle_front_end_msgs_on_their_subshell(comm: Any) -> None:

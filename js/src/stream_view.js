@@ -3,93 +3,16 @@
 // The kernel sends only new text, at most ~20 messages a second (see _stream_view.py for the
 // message format). Per model, a StreamState appends the pieces, checks the sequence numbers and the
 // final lengths, and asks the kernel for the full text once if something went missing. Each view
-// re-renders Markdown at most once per animation frame (less often when rendering gets slow), with
-// marked, and sanitizes the HTML with DOMPurify: model output is untrusted and must never run script.
-import DOMPurify from "dompurify";
-import { Marked } from "marked";
+// renders Markdown at most once per animation frame (less often when rendering gets slow), block by
+// block (markdown.js: finished blocks once, only the open last block again), with marked, and
+// sanitizes the HTML with DOMPurify: model output is untrusted and must never run script.
+import { IncrementalMarkdown } from "./markdown.js";
 
-const marked = new Marked({ gfm: true, breaks: false, async: false });
+export { finalBlocks, IncrementalMarkdown, isSafeUrl, renderMarkdown } from "./markdown.js";
 
 // Keyed by the synced `_stream_id`: `initialize` (once per model) and `render` (once per view)
 // receive different model proxies, so they meet here.
 const STREAMS = new Map();
-
-// ---------------------------------------------------------------------------------------------
-// Sanitizing
-
-const URL_ATTRIBUTES = new Set(["href", "src", "xlink:href", "action", "formaction", "cite", "background", "poster"]);
-const BAD_SCHEME = /^(?:javascript|vbscript|data|file):/;
-
-/** True when a URL cannot run script: no javascript:, vbscript:, data: or file: scheme. */
-export function isSafeUrl(value) {
-  // Browsers ignore ASCII whitespace and control characters while reading a scheme.
-  const compact = String(value).replace(/[\u0000-\u0020\u007f]/g, "").toLowerCase();
-  return !BAD_SCHEME.test(compact);
-}
-
-const PURIFY_CONFIG = {
-  USE_PROFILES: { html: true }, // no SVG or MathML
-  FORBID_TAGS: [
-    "style", "form", "button", "textarea", "select", "option", "iframe", "frame", "frameset",
-    "object", "embed", "base", "link", "meta", "dialog", "template", "video", "audio", "source",
-    "track", "picture",
-  ],
-  FORBID_ATTR: ["style", "srcset", "formaction", "action", "ping", "background", "poster"],
-  ALLOW_DATA_ATTR: false,
-  SANITIZE_NAMED_PROPS: true, // ids and names get a prefix: no DOM clobbering of the page
-  RETURN_DOM_FRAGMENT: true,
-};
-
-let purifier = null;
-
-function getPurifier() {
-  if (purifier === null) {
-    purifier = DOMPurify(globalThis.window);
-    purifier.addHook("uponSanitizeAttribute", (node, data) => {
-      if (data.attrName.startsWith("on")) data.keepAttr = false;
-      else if (URL_ATTRIBUTES.has(data.attrName) && !isSafeUrl(data.attrValue)) data.keepAttr = false;
-    });
-  }
-  return purifier;
-}
-
-function makeLink(doc, href, text) {
-  const a = doc.createElement("a");
-  a.setAttribute("href", href);
-  a.textContent = text;
-  return a;
-}
-
-/** Markdown to a sanitized DocumentFragment. */
-export function renderMarkdown(text, doc = globalThis.document) {
-  let html;
-  try {
-    html = marked.parse(text);
-  } catch (_error) {
-    const pre = doc.createElement("pre");
-    pre.textContent = text;
-    html = pre.outerHTML;
-  }
-  const fragment = getPurifier().sanitize(html, PURIFY_CONFIG);
-  // Remote images could leak data through their URLs (prompt injection): show them as links.
-  for (const img of fragment.querySelectorAll("img")) {
-    const src = img.getAttribute("src") || "";
-    if (!/^data:image\/(?:png|gif|jpeg|webp);/i.test(src)) {
-      img.replaceWith(makeLink(doc, src, `[image: ${img.getAttribute("alt") || src}]`));
-    }
-  }
-  for (const input of fragment.querySelectorAll("input")) {
-    if ((input.getAttribute("type") || "").toLowerCase() === "checkbox") input.setAttribute("disabled", "");
-    else input.remove();
-  }
-  for (const a of fragment.querySelectorAll("a")) {
-    const href = a.getAttribute("href");
-    if (href !== null && !isSafeUrl(href)) a.removeAttribute("href");
-    a.setAttribute("target", "_blank");
-    a.setAttribute("rel", "noopener noreferrer");
-  }
-  return fragment;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Per-model state: the text so far, fed by custom messages
@@ -158,8 +81,23 @@ const now = () => (globalThis.performance ? performance.now() : Date.now());
 const nextFrame = (callback) =>
   typeof globalThis.requestAnimationFrame === "function" ? requestAnimationFrame(callback) : setTimeout(callback, 16);
 
+// The view's CSS, put into the module by build.mjs; one <style> per page, shared by every view.
+const STYLE_ID = "glm-stream-view-style";
+
+function ensureStyle(doc) {
+  if (typeof __STREAM_VIEW_CSS__ !== "string") return; // the unbundled source (no CSS inside)
+  let style = doc.getElementById(STYLE_ID);
+  if (style === null) {
+    style = doc.createElement("style");
+    style.id = STYLE_ID;
+    (doc.head || doc.documentElement).append(style);
+  }
+  if (style.textContent !== __STREAM_VIEW_CSS__) style.textContent = __STREAM_VIEW_CSS__;
+}
+
 function mountView(model, el, state) {
   const doc = el.ownerDocument || globalThis.document;
+  ensureStyle(doc);
   const root = element(doc, "div", "glm-stream");
   const title = element(doc, "div", "glm-title");
   const thinking = element(doc, "details", "glm-thinking");
@@ -180,8 +118,8 @@ function mountView(model, el, state) {
   root.append(title, thinking, answer, error, notice, footer);
   el.replaceChildren(root);
 
-  let shownText = null;
-  let shownReasoning = null;
+  const answerMarkdown = new IncrementalMarkdown(answer, doc);
+  const reasoningMarkdown = new IncrementalMarkdown(reasoning, doc);
   let scheduled = false;
   let notBefore = 0;
   let disposed = false;
@@ -216,15 +154,9 @@ function mountView(model, el, state) {
     scheduled = false;
     if (disposed) return;
     const started = now();
-    if (state.text !== shownText) {
-      answer.replaceChildren(renderMarkdown(state.text, doc));
-      shownText = state.text;
-    }
+    answerMarkdown.update(state.text);
     // Collapsed thinking is rendered only when someone opens it.
-    if (thinking.open && state.reasoning !== shownReasoning) {
-      reasoning.replaceChildren(renderMarkdown(state.reasoning, doc));
-      shownReasoning = state.reasoning;
-    }
+    if (thinking.open) reasoningMarkdown.update(state.reasoning);
     updateChrome();
     // Keep rendering under about a quarter of the time, however long the answer grows.
     notBefore = now() + 3 * (now() - started);

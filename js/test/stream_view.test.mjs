@@ -168,3 +168,204 @@ test("messages that arrive before the view is rendered are kept", async () => {
   cleanupView();
   cleanupModel();
 });
+
+// ---------------------------------------------------------------------------------------------
+// Block-by-block rendering (IncrementalMarkdown)
+
+const { IncrementalMarkdown, isSafeUrl, renderMarkdown } = await import("../../glm_notebook/static/stream_view.js");
+
+const LONG_MARKDOWN = [
+  "# Sampling, step by step",
+  "Temperature divides the logits; see [the docs](https://example.org/docs) and `top_p`.",
+  "## A list\n\n- first item\n- second item with **bold**\n\n  continued inside the item\n- third",
+  "1. one\n2. two\n3. three",
+  "```python\ndef f(x):\n    return x\n\n\n# a blank line inside a fence is not a boundary\nprint(f(1))\n```",
+  "| option | range |\n|---|---|\n| temperature | 0 to 1 |\n| top_p | (0, 1] |",
+  "> a quote\n> over two lines",
+  "Setext heading\n---",
+  "Math stays: $a^2 + b^2$ and $$\\sum_i x_i$$.",
+  "    indented code\n    block",
+  "Last paragraph, *still open*.",
+].join("\n\n");
+
+function wholeHtml(text) {
+  const box = document.createElement("div");
+  box.append(renderMarkdown(text));
+  return box.innerHTML;
+}
+
+function streamInto(text, sizes) {
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  let at = 0;
+  let k = 0;
+  while (at < text.length) {
+    at = Math.min(text.length, at + sizes[k++ % sizes.length]);
+    md.update(text.slice(0, at));
+  }
+  return { box, md };
+}
+
+test("block by block gives the same HTML as one whole render, however the text is cut", () => {
+  for (const sizes of [[1], [2, 3, 5], [7], [13, 1, 40], [200]]) {
+    const { box, md } = streamInto(LONG_MARKDOWN, sizes);
+    assert.equal(box.innerHTML, wholeHtml(LONG_MARKDOWN), `chunk sizes ${sizes}`);
+    assert.ok(md.committedBlocks >= 8, `only ${md.committedBlocks} blocks were final`);
+  }
+});
+
+test("an early block keeps its DOM node while the answer grows", () => {
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  // A block is final once the next one has begun on a complete line (here: "Second\n").
+  md.update("# Title\n\nFirst paragraph with a [link](https://example.org).\n\nSecond\n");
+  const heading = box.querySelector("h1");
+  const link = box.querySelector("a");
+  for (let i = 0; i < 200; i += 1) md.update(`${md.text} word${i}${i % 20 === 19 ? "\n\n" : ""}`);
+  assert.equal(box.querySelector("h1"), heading);
+  assert.equal(box.querySelector("a"), link);
+  assert.equal(box.querySelectorAll("h1").length, 1);
+  assert.equal(box.innerHTML, wholeHtml(md.text));
+});
+
+test("a code fence spanning many chunks, with blank lines inside, is one block", () => {
+  const fence = "Before.\n\n```js\nconst a = 1;\n\n\nconst b = 2;\n\n```\n\nAfter.";
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  for (let at = 1; at <= fence.length; at += 1) {
+    md.update(fence.slice(0, at));
+    assert.ok(box.querySelectorAll("pre").length <= 1, `two code blocks at ${JSON.stringify(fence.slice(0, at))}`);
+  }
+  const code = box.querySelector("pre code");
+  assert.equal(code.textContent, "const a = 1;\n\n\nconst b = 2;\n\n");
+  assert.equal(code.className, "language-js");
+  assert.equal(box.innerHTML, wholeHtml(fence));
+});
+
+test("a half-written line does not end the block above it", () => {
+  // "#" alone is an (empty) heading that would end the list; "#x" is the list's text.
+  const text = "- item\n#x more\n\nend";
+  const { box } = streamInto(text, [1]);
+  assert.equal(box.innerHTML, wholeHtml(text));
+  assert.equal(box.querySelectorAll("h1").length, 0);
+});
+
+test("reference links defined later still resolve (whole renders from then on)", () => {
+  const text = "See [the docs][d].\n\nMore text.\n\n[d]: https://example.org/d";
+  const { box } = streamInto(text, [3]);
+  assert.equal(box.querySelector("a").getAttribute("href"), "https://example.org/d");
+  assert.equal(box.innerHTML, wholeHtml(text));
+});
+
+test("hostile markup is sanitised in final blocks and in the open one, cut anywhere", () => {
+  const hostile = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1)) [z](&#106;avascript:alert(1))",
+    '<a href="javascript:alert(1)">a</a> <a href="data:text/html,x">d</a>',
+    '<iframe src="https://example.org"></iframe> <div onclick="alert(1)" style="position:fixed">s</div>',
+    "<svg><script>alert(1)</script></svg> <form action=x><button>b</button></form>",
+    "<div>\n\n<img src=y onerror=alert(2)>\n\n</div>",
+    "tail <b onmouseover=alert(3)>hover</b>",
+  ].join("\n\n");
+  for (const sizes of [[1], [4, 9], [hostile.length]]) {
+    const box = document.createElement("div");
+    const md = new IncrementalMarkdown(box);
+    let at = 0;
+    while (at < hostile.length) {
+      at = Math.min(hostile.length, at + sizes[at % sizes.length]);
+      md.update(hostile.slice(0, at));
+      const bad = [...box.querySelectorAll("*")].filter(
+        (e) =>
+          ["SCRIPT", "IFRAME", "FORM", "BUTTON", "SVG", "svg"].includes(e.tagName) ||
+          [...e.attributes].some(
+            (a) => a.name.startsWith("on") || a.name === "style" || (["href", "src"].includes(a.name) && !isSafeUrl(a.value)),
+          ),
+      );
+      assert.deepEqual(bad.map((e) => e.outerHTML), [], `at ${at} of ${sizes}`);
+    }
+  }
+});
+
+test("a text that is not an extension of the last one starts over", () => {
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  md.update("# One\n\npara\n\nmore");
+  md.update("# Two\n\nother");
+  assert.equal(box.innerHTML, wholeHtml("# Two\n\nother"));
+});
+
+// ---------------------------------------------------------------------------------------------
+// The loader (the widget's saved `_esm`): the code arrives in a message, imported once per page
+
+import { readFileSync } from "node:fs";
+
+const CODE = readFileSync(new URL("../../glm_notebook/static/stream_view.js", import.meta.url), "utf8");
+const loader = (await import("../../glm_notebook/static/stream_view_loader.js")).default;
+// Node imports data: URLs, not blob: URLs; browsers import both.
+globalThis.Blob = class {
+  constructor(parts) {
+    this.source = parts.join("");
+  }
+};
+let imports = 0;
+URL.createObjectURL = (blob) => {
+  imports += 1;
+  return `data:text/javascript;base64,${Buffer.from(blob.source).toString("base64")}`;
+};
+URL.revokeObjectURL = () => {};
+
+async function mountWithLoader(version, { code = true } = {}) {
+  const model = fakeModel({ _code_version: version });
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanupModel = loader.initialize({ model });
+  const cleanupView = loader.render({ model, el });
+  if (code) model.deliver({ type: "code", version, source: CODE });
+  return { model, el, cleanup: () => (cleanupView && cleanupView(), cleanupModel()) };
+}
+
+test("the loader imports the code it is sent and hands over earlier messages in order", async () => {
+  const before = imports;
+  const { model, el, cleanup } = await mountWithLoader("v-test-1", { code: false });
+  model.deliver({ type: "delta", seq: 1, text: "# Early\n\nfirst " });
+  model.deliver({ type: "delta", seq: 2, text: "second" });
+  assert.equal(el.querySelector(".glm-answer"), null); // no code yet: nothing shown
+  model.deliver({ type: "code", version: "v-test-1", source: CODE });
+  model.deliver({ type: "delta", seq: 3, text: " third" });
+  await frames();
+  assert.equal(el.querySelector(".glm-answer h1").textContent, "Early");
+  assert.equal(el.querySelector(".glm-answer p").textContent, "first second third");
+  assert.deepEqual(model.sent.filter((m) => m.type !== "hello"), []); // no gap seen, no resync
+  assert.ok(model.sent.some((m) => m.type === "hello"));
+  assert.equal(imports - before, 1);
+  assert.ok(document.getElementById("glm-stream-view-style").textContent.includes(".glm-stream"));
+  cleanup();
+});
+
+test("later views of the same code version reuse the imported module", async () => {
+  const first = await mountWithLoader("v-test-2");
+  await frames();
+  const before = imports;
+  const second = await mountWithLoader("v-test-2", { code: false });
+  second.model.deliver({ type: "delta", seq: 1, text: "again" });
+  await frames();
+  assert.equal(second.el.querySelector(".glm-answer").textContent.trim(), "again");
+  second.model.deliver({ type: "code", version: "v-test-2", source: CODE }); // sent anyway: ignored
+  await frames();
+  assert.equal(imports, before);
+  assert.equal(document.querySelectorAll("#glm-stream-view-style").length, 1);
+  first.cleanup();
+  second.cleanup();
+});
+
+test("math passes through as written; code blocks keep their language class", () => {
+  const text = "Inline $a_1^2 + b_1^2 = c_*^2$ and $x$, costs $5 and $6.\n\n$$\n\\sum_{i=1}^{n} x_i * y_i\n$$\n\n```python\nprint(1)\n```";
+  const { box } = streamInto(text, [3]);
+  const math = [...box.querySelectorAll(".glm-math")].map((e) => e.textContent);
+  assert.deepEqual(math, ["$a_1^2 + b_1^2 = c_*^2$", "$x$", "$$\n\\sum_{i=1}^{n} x_i * y_i\n$$"]);
+  assert.equal(box.querySelectorAll("em, strong").length, 0);
+  assert.match(box.textContent, /costs \$5 and \$6\./);
+  assert.equal(box.querySelector("pre code").className, "language-python");
+  assert.equal(box.innerHTML, wholeHtml(text));
+});

@@ -839,8 +839,8 @@ class LabPage:
         ``kind`` "live" while the StreamView shows (``text`` = its answer's innerText, ``stop`` =
         the Stop button is visible, ``hint`` = the "interrupt the kernel" hint is visible),
         "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it
-        (``text`` = the innerText of its blocks joined by a blank line, without the trailing italic
-        status paragraph, the ``**Error:**`` paragraph and the reasoning ``<details>``),
+        (``text`` = the innerText of its blocks joined by a blank line, without the trailing status
+        paragraph (``<p><sub><em>...</em></sub></p>``), the ``**Error:**`` paragraph and the reasoning ``<details>``),
         "rendering" while the copy's node is there but still empty (JupyterLab renders Markdown
         asynchronously, so right after the cell ends its node can be empty for a while), None when
         neither shows. A cell scrolled out of view is scrolled into view first (see _ANSWER_JS:
@@ -971,8 +971,10 @@ _ANSWER_JS = """(i) => {
   const parts = [];
   for (const ch of md.children) {
     const first = ch.firstElementChild;
-    if (ch === md.lastElementChild && ch.tagName === 'P' && first && first.tagName === 'EM'
-        && ch.innerText.trim() === first.innerText.trim()) { r.status = ch.innerText.trim(); continue; }
+    // the status line: a last paragraph holding only <sub><em>...</em></sub> (small, italic)
+    const em = first && first.tagName === 'SUB' ? first.firstElementChild : null;
+    if (ch === md.lastElementChild && ch.tagName === 'P' && em && em.tagName === 'EM'
+        && ch.innerText.trim() === em.innerText.trim()) { r.status = ch.innerText.trim(); continue; }
     if (ch.tagName === 'P' && first && first.tagName === 'STRONG' && ch.innerText.startsWith('Error:')) {
       r.error = ch.innerText.trim(); continue;
     }

@@ -277,7 +277,7 @@ _RENDERED_JS = """(i) => {
   if (!md) return null;
   const q = (s) => [...md.querySelectorAll(s)].map((e) => e.innerText.trim());
   return {h2: q('h2'), li: q('ol > li'), strong: q('strong'), pre: q('pre'), td: q('td'),
-          status: q('p > em')};
+          status: q('p > sub > em')};
 }"""
 
 
@@ -554,7 +554,7 @@ def test_twenty_thousand_chunks_arrive_complete(lab_page: LabPage, glm: GLMTestS
     # 0 characters lost: the Markdown source in the notebook and the visible text, exactly
     outputs = lab.output_data(1)
     md = outputs[0]["data"]["text/markdown"]
-    assert md.startswith(LOAD_ANSWER + "\n\n*"), (len(md), md[:200], md[-300:])
+    assert md.startswith(LOAD_ANSWER + "\n\n<sub>*"), (len(md), md[:200], md[-300:])
     visible = final["text"]
     lost = len(LOAD_ANSWER) - len(visible)
     if visible != LOAD_ANSWER:
