@@ -13,8 +13,11 @@ On the wire (GLM_PROTOCOL.md, "Structured output"):
 - GLM's cloud (providers bigmodel, zai, zai-coding) documents only ``response_format:
   {"type": "json_object"}``: that is sent, and the schema is put in the system prompt (appended to
   a system prompt of your own);
-- OpenAI-compatible and local servers get ``{"type": "json_schema", "json_schema": {"name",
-  "schema"}}``, the nesting llama.cpp and vLLM read (llama.cpp then constrains its decoding).
+- OpenAI-compatible servers get ``{"type": "json_schema", "json_schema": {"name", "schema"}}``,
+  the nesting llama.cpp's own server and vLLM read (and then constrain their decoding to);
+- the embedded offline model (provider local) runs llama-cpp-python's server, whose request type
+  accepts only ``"text"`` / ``"json_object"`` (``json_schema`` is an HTTP 400 there): it gets
+  ``{"type": "json_object", "schema": {...}}``, which it turns into a grammar for the schema.
 
 The answer is parsed after stripping a Markdown code fence (```json ... ```), which models often
 add. If it is not JSON or does not fit the schema, exactly one repair turn is sent: the answer as
@@ -91,6 +94,8 @@ class OutputSchema:
             raise InvalidOptionError(
                 "schema= sets response_format itself: drop response_format=... (or --format json)."
             )
+        if provider == "local":  # llama-cpp-python's server: json_schema is a 400 there
+            return messages, {**options, "response_format": {"type": "json_object", "schema": self.schema}}
         if provider in LOCAL_LIKE_PROVIDERS:
             wire = {"type": "json_schema", "json_schema": {"name": self.name, "schema": self.schema}}
             return messages, {**options, "response_format": wire}
@@ -120,9 +125,12 @@ class OutputSchema:
 
 
 def _is_typed_class(obj: type) -> bool:
-    import typing
+    try:  # knows both kinds of TypedDict (pydantic needs typing_extensions' before Python 3.12)
+        from typing_extensions import is_typeddict
+    except ImportError:  # pragma: no cover - pydantic depends on typing_extensions
+        from typing import is_typeddict
 
-    if dataclasses.is_dataclass(obj) or typing.is_typeddict(obj):
+    if dataclasses.is_dataclass(obj) or is_typeddict(obj):
         return True
     pydantic = sys.modules.get("pydantic")  # a BaseModel exists only if pydantic is loaded
     return pydantic is not None and issubclass(obj, pydantic.BaseModel)
