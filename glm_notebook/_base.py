@@ -18,7 +18,7 @@ import httpx
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
-from ._errors import make_api_error
+from ._errors import InvalidOptionError, make_api_error
 from ._options import build_options
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
@@ -135,6 +135,11 @@ class ClientBase(Generic[Answer]):
         self, prompt: Prompt, *, model: str | None, system: str | None, options: dict[str, Any]
     ) -> Exchange:
         """Validate options and messages (before anything else happens) and set up the request."""
+        if "schema" in options:
+            raise InvalidOptionError(
+                "schema= is an argument of chat(), which can send the repair turn it may need; "
+                "stream() sends one request: use chat(..., schema=...)."
+            )
         # The endpoint (which may start a local server) never changes the provider, so options
         # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)

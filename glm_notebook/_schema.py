@@ -166,7 +166,27 @@ def _pydantic_problems(exc: Any) -> str:
     return "; ".join(parts)
 
 
+# Top-level keywords of which a JSON schema for an answer has at least one: a dict with none of
+# them ({"name": "string"}) is valid JSON Schema that accepts anything, surely not what was meant.
+_SCHEMA_KEYWORDS = frozenset(
+    {"type", "properties", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "items", "required"}
+)
+
+
 def _from_json_schema(schema: dict[str, Any]) -> OutputSchema:
+    try:
+        json.dumps(schema)
+    except (TypeError, ValueError) as exc:
+        raise InvalidOptionError(
+            f"schema= dict must be a JSON schema, all JSON ({exc}); for Python types such as "
+            "{'name': str} write a TypedDict or a dataclass instead."
+        ) from None
+    if not _SCHEMA_KEYWORDS & set(schema):
+        raise InvalidOptionError(
+            "schema= dict is not a JSON schema for an answer (it has none of "
+            f"{', '.join(sorted(_SCHEMA_KEYWORDS))}); write e.g. {{'type': 'object', 'properties': "
+            "{'name': {'type': 'string'}}, 'required': ['name']}, or pass a TypedDict or dataclass."
+        )
     import jsonschema
 
     validator_class = jsonschema.validators.validator_for(schema)

@@ -216,6 +216,8 @@ def test_a_second_invalid_answer_raises_schema_validation_error(server, client):
         (int, "the class int"),
         ("Person", "str 'Person'"),
         ({"type": "no-such-type"}, "not a valid JSON schema"),
+        ({"name": str, "age": int}, "write a TypedDict or a dataclass instead"),
+        ({"name": "string"}, "is not a JSON schema for an answer"),
         ([PersonModel], "a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict"),
     ],
 )
@@ -223,6 +225,12 @@ def test_a_bad_schema_argument_is_refused_before_any_request(server, client, bad
     with pytest.raises(glm.InvalidOptionError, match="schema=") as info:
         client.chat("Who is Ann?", schema=bad)
     assert words in str(info.value) and isinstance(info.value, ValueError)
+    assert server.requests == []
+
+
+def test_stream_says_schema_belongs_to_chat(server, client):
+    with pytest.raises(glm.InvalidOptionError, match=r"use chat\(\.\.\., schema=\.\.\.\)"):
+        client.stream("Who is Ann?", schema=PersonModel)
     assert server.requests == []
 
 
