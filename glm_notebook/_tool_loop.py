@@ -227,10 +227,15 @@ class ToolLoop:
         except SchemaMismatch as exc:
             problem = str(exc)
         if repaired:
+            advice = (
+                "raise max_tokens: the answer was cut off there"
+                if turn.finish_reason == "length"
+                else "describe the fields in the prompt, or use a model that follows formats better"
+            )
             raise SchemaValidationError(
                 f"SchemaValidationError: the answer still does not match schema {self.schema.name} after "
                 f"one repair turn: {problem}. The raw answer is in .text, both turns in .partial "
-                "- describe the fields in the prompt, or use a model that follows formats better.",
+                f"- {advice}.",
                 text=turn.text,
                 validation_error=problem,
                 partial=self.result,

@@ -209,6 +209,14 @@ def test_a_second_invalid_answer_raises_schema_validation_error(server, client):
     assert len(server.requests) == 2  # exactly one repair turn
 
 
+def test_an_answer_cut_at_max_tokens_says_to_raise_max_tokens(server, client):
+    server.enqueue(
+        Reply(text='{"name": "An', finish_reason="length"), Reply(text='{"na', finish_reason="length")
+    )
+    with pytest.raises(glm.SchemaValidationError, match="raise max_tokens: the answer was cut off"):
+        client.chat("Who is Ann?", schema=PersonModel, max_tokens=5)
+
+
 @pytest.mark.parametrize(
     "bad, words",
     [
