@@ -291,6 +291,31 @@ async def test_async_client_parses_repairs_and_raises_the_same_way(server):
         assert len(server.requests) == before == 5
 
 
+async def test_async_client_with_an_async_tool_and_a_schema(server):
+    async def age_of(name: str) -> int:
+        """How old someone is."""
+        return 41
+
+    server.enqueue(
+        Reply(tool_calls=[{"id": "c1", "name": "age_of", "arguments": {"name": "Ann"}}]),
+        Reply(text='{"name": "Ann"}'),
+        Reply(text=ANN),
+    )
+    async with make_client(server, cls=glm.AsyncGLMClient) as c:
+        result = await c.chat("How old is Ann?", tools=[age_of], schema=PersonModel)
+    assert result.parsed == PersonModel(name="Ann", age=41)
+    assert [m["role"] for m in result.messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert server.requests[2].json["tools"] == server.requests[0].json["tools"]  # offered in the repair too
+    assert len(result.tool_calls) == 1 and result.tool_calls[0].output == "41"
+
+
 def test_import_loads_no_validation_library_until_a_schema_needs_it(server):
     code = f"""
 import sys, glm_notebook as glm
@@ -331,6 +356,15 @@ def test_magic_schema_flag_puts_the_object_in_glm_parsed(ip, zai_env):
     first, repair = (r.json for r in zai_env.requests)
     assert first["response_format"] == {"type": "json_object"}  # not sent twice by --format json
     assert first["messages"][0]["role"] == "system" and len(repair["messages"]) == 4
+
+
+def test_line_magic_takes_the_schema_flag_too(ip, zai_env):
+    ip.user_ns["Person"] = PERSON_SCHEMA
+    zai_env.enqueue(Reply(text=ANN))
+    with capture_output():
+        ip.run_line_magic("glm", "--schema Person Who's Ann?")
+    assert ip.user_ns["_glm"].parsed == {"name": "Ann", "age": 41}
+    assert zai_env.requests[0].json["messages"][-1] == {"role": "user", "content": "Who's Ann?"}
 
 
 def test_magic_schema_that_never_fits_is_one_line_and_keeps_the_text(ip, zai_env):
