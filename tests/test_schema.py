@@ -22,7 +22,7 @@ from test_saved_notebook import run_notebook
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 import glm_notebook as glm
-from glm_notebook.testing import Reply
+from glm_notebook.testing import Fault, Reply
 
 KEY = "sk-schema-test-key-4242"
 MODEL = "glm-4.7-flash"
@@ -374,6 +374,19 @@ def test_magic_schema_that_never_fits_is_one_line_and_keeps_the_text(ip, zai_env
         ip.run_cell_magic("glm", "--schema Person", "Who is Ann?")
     assert "does not match PersonDict even after one repair turn" in out.stdout
     assert ip.user_ns["_glm"].text == "nope" and ip.user_ns["_glm"].parsed is None
+
+
+def test_magic_schema_api_error_is_one_line_and_raise_errors_raises_it(ip, zai_env):
+    ip.user_ns["Person"] = PersonModel
+    zai_env.enqueue(Reply(text="no"), Fault.balance())
+    with capture_output() as out:
+        ip.run_cell_magic("glm", "--schema Person", "Who is Ann?")
+    assert "balance" in out.stdout and "Traceback" not in out.stdout
+    assert isinstance(ip.user_ns["_glm"].error, glm.InsufficientBalance)
+    ip.magics_manager.registry["GLMMagics"].raise_errors = True
+    zai_env.enqueue(Fault.balance())
+    with capture_output(), pytest.raises(glm.InsufficientBalance):
+        ip.run_cell_magic("glm", "--schema Person", "Who is Ann?")
 
 
 @pytest.mark.parametrize(

@@ -217,8 +217,8 @@ class GLMMagics(Magics):
             )
             if conversation is not None and error is None and result is not None:
                 conversation.record(prompt, result.text, key=cell_id)
-            if error is not None and self.raise_errors:
-                raise error
+            if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
+                raise error  # an error not of ours: keep its traceback, as below
             return
         run = AnswerRun(
             lambda: client.stream(messages, model=model, system=system, **options),
