@@ -15,6 +15,7 @@ SCRIPTS = [
     "bench_render.py",
     "bench_load_ext.py",
     "bench_compare.py",
+    "bench_tools.py",
     "bench_local.py",
 ]
 

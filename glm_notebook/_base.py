@@ -18,7 +18,7 @@ import httpx
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
-from ._errors import make_api_error
+from ._errors import InvalidOptionError, make_api_error
 from ._options import build_options
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
@@ -135,6 +135,11 @@ class ClientBase(Generic[Answer]):
         self, prompt: Prompt, *, model: str | None, system: str | None, options: dict[str, Any]
     ) -> Exchange:
         """Validate options and messages (before anything else happens) and set up the request."""
+        if "schema" in options:
+            raise InvalidOptionError(
+                "schema= is an argument of chat(), which can send the repair turn it may need; "
+                "stream() sends one request: use chat(..., schema=...)."
+            )
         # The endpoint (which may start a local server) never changes the provider, so options
         # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)
@@ -160,6 +165,7 @@ class ClientBase(Generic[Answer]):
         max_tool_turns: int = 10,
         raise_tool_errors: bool = False,
         approver: Approver | None = None,
+        schema: Any = None,
         **options: Any,
     ) -> Answer:
         """Ask and wait for the whole answer (``await`` it on AsyncGLMClient).
@@ -169,8 +175,15 @@ class ClientBase(Generic[Answer]):
         have passed (then ``ToolLoopError``); ``_tool_loop`` says what the model gets on each
         failure. ``raise_tool_errors=True`` re-raises a tool's exception. ``approver(call) -> bool``
         decides the calls whose tool has ``approve`` set (default: an ``input()`` prompt).
+
+        With ``schema`` (a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict)
+        the answer is asked for as JSON and validated into ``result.parsed``; a Markdown fence
+        around it is stripped first. An invalid answer gets one repair turn, then
+        ``SchemaValidationError``; usage is summed over both turns, ``result.messages`` has the
+        whole exchange. ``_schema`` says what is sent per provider; with tools too, the answer
+        that ends the tool loop is the one validated.
         """
-        if tools is None:
+        if tools is None and schema is None:
             return self._answer(prompt, model, system, {**options, "tool_choice": tool_choice})
         loop = self.tool_loop(
             prompt,
@@ -181,6 +194,7 @@ class ClientBase(Generic[Answer]):
             max_tool_turns=max_tool_turns,
             raise_tool_errors=raise_tool_errors,
             options=options,
+            schema=schema,
         )
         return self._run_tools(loop, model, approver)
 
@@ -198,29 +212,41 @@ class ClientBase(Generic[Answer]):
         *,
         model: str | None,
         system: str | None,
-        tools: Sequence[Any],
+        tools: Sequence[Any] | None,
         tool_choice: Any,
         max_tool_turns: int,
         raise_tool_errors: bool,
         options: dict[str, Any],
+        schema: Any = None,
     ) -> ToolLoop:
-        """The turn decisions of ``chat(..., tools=[...])`` (imports pydantic now, not before).
+        """The turn decisions of ``chat(..., tools=[...])`` and/or ``schema=`` (imports pydantic
+        now, not before); everything is checked here, before any request.
 
         ``tool_stream: true`` is added for the models that stream arguments with it, unless set."""
+        from ._schema import OutputSchema
         from ._tool_loop import ToolLoop, supports_tool_stream
         from ._tools import ToolSet
 
+        output = OutputSchema.of(schema) if schema is not None else None
         build_options(self.settings.provider, options)  # a bad option fails before the schemas are built
-        toolset = ToolSet(tools)
-        if options.get("tool_stream") is None and supports_tool_stream(model or self.settings.model):
+        toolset = ToolSet(tools if tools is not None else [])
+        messages = build_messages(prompt, system)
+        if output is not None:
+            messages, options = output.request(self.settings.provider, messages, options)
+        if (
+            tools is not None
+            and options.get("tool_stream") is None
+            and supports_tool_stream(model or self.settings.model)
+        ):
             options = {**options, "tool_stream": True}
         return ToolLoop(
             toolset,
-            build_messages(prompt, system),
+            messages,
             options,
             tool_choice=tool_choice,
             max_tool_turns=max_tool_turns,
             raise_tool_errors=raise_tool_errors,
+            schema=output,
         )
 
     def models_request(self) -> tuple[str, dict[str, str]]:

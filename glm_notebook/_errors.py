@@ -19,7 +19,8 @@
     ├── APIConnectionError        the server could not be reached, or the connection broke
     │   └── APITimeoutError       no answer within the timeout
     ├── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
-    └── ToolLoopError             max_tool_turns reached; ``partial`` and ``messages`` hold the loop so far
+    ├── ToolLoopError             max_tool_turns reached; ``partial`` and ``messages`` hold the loop so far
+    └── SchemaValidationError     the answer still did not fit ``schema=`` after one repair turn; ``text``
 
 Every error carries ``partial`` (the ChatResult so far, or None) so nothing already shown is lost,
 and every message says what to do next.
@@ -138,6 +139,28 @@ class ToolLoopError(GLMError):
         self, message: str, *, partial: ChatResult | None = None, messages: list[dict[str, Any]] | None = None
     ) -> None:
         super().__init__(message, partial=partial)
+        self.messages = messages if messages is not None else []
+
+
+class SchemaValidationError(GLMError):
+    """The answer did not fit ``schema=`` (not JSON, or failed validation), even after the repair turn.
+
+    ``text`` is the last answer's raw text, ``validation_error`` what was wrong with it, ``partial``
+    the ChatResult of both turns (usage summed) and ``messages`` the whole exchange.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str,
+        validation_error: str,
+        partial: ChatResult | None = None,
+        messages: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.text = text
+        self.validation_error = validation_error
         self.messages = messages if messages is not None else []
 
 

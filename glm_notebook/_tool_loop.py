@@ -20,6 +20,13 @@ Every turn that asks for tools counts against ``max_tool_turns`` (invalid calls 
 ``ToolLoopError``, carrying the result so far and the transcript. A ``tool_choice`` that forces a
 call (``"required"`` or a named function) is sent on the first turn only, else the model could
 never stop calling.
+
+With ``schema`` (``chat(..., schema=X)``, see ``_schema``) the answer that ends the loop is parsed
+and validated into ``result.parsed``; an invalid one gets exactly one repair turn (the answer as
+the assistant's message, then a user message with the validation error), a second invalid answer
+is ``SchemaValidationError``. Without tools that is the whole loop: one turn, or two. With tools,
+every turn offers the tools and asks for the format, and the tool turns run as usual until the
+model answers in text; that answer is the one validated (the repair turn offers the tools too).
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ._errors import GLMError, InvalidOptionError, ToolLoopError
+from ._errors import GLMError, InvalidOptionError, SchemaValidationError, ToolLoopError
+from ._schema import OutputSchema, SchemaMismatch
 from ._tools import DENIED, Approver, ArgumentsError, Tool, ToolSet, error_output, tool_output
 from ._types import ChatResult, ToolCall, Usage
 
@@ -142,6 +150,7 @@ class ToolLoop:
         tool_choice: Any = None,
         max_tool_turns: int = 10,
         raise_tool_errors: bool = False,
+        schema: OutputSchema | None = None,
     ) -> None:
         if isinstance(max_tool_turns, bool) or not isinstance(max_tool_turns, int) or max_tool_turns < 1:
             raise InvalidOptionError(
@@ -151,6 +160,7 @@ class ToolLoop:
         self.messages = messages
         self.max_tool_turns = max_tool_turns
         self.raise_tool_errors = raise_tool_errors
+        self.schema = schema
         self.calls: list[ToolCall] = []
         self.turns: list[ChatResult] = []
         self.result: ChatResult | None = None
@@ -176,6 +186,7 @@ class ToolLoop:
 
     def _run(self) -> Generator[Ask | Run, Any, None]:
         tool_turns = 0
+        repaired = False
         while True:
             options = self._first if not self.turns else self._options
             turn: ChatResult = yield Ask(list(self.messages), options)
@@ -183,7 +194,10 @@ class ToolLoop:
             self.absorb(turn)
             if not calls or not turn.complete:
                 self.messages.append(_assistant_message(turn, []))
-                return
+                if self.schema is None or not turn.complete or self._parsed(turn, repaired):
+                    return
+                repaired = True
+                continue
             if tool_turns == self.max_tool_turns:
                 raise ToolLoopError(
                     f"ToolLoopError: the model still asked for tools after {tool_turns} tool turns "
@@ -203,6 +217,32 @@ class ToolLoop:
                     self._record(plan.call, outcome)
             for call in calls:
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": call.output})
+
+    def _parsed(self, turn: ChatResult, repaired: bool) -> bool:
+        """True once ``turn`` (the answer) fits the schema; False after asking for the repair."""
+        assert self.schema is not None
+        try:
+            turn.parsed = self.schema.parse(turn.text)
+            return True
+        except SchemaMismatch as exc:
+            problem = str(exc)
+        if repaired:
+            advice = (
+                "raise max_tokens: the answer was cut off there"
+                if turn.finish_reason == "length"
+                else "describe the fields in the prompt, or use a model that follows formats better"
+            )
+            raise SchemaValidationError(
+                f"SchemaValidationError: the answer still does not match schema {self.schema.name} after "
+                f"one repair turn: {problem}. The raw answer is in .text, both turns in .partial "
+                f"- {advice}.",
+                text=turn.text,
+                validation_error=problem,
+                partial=self.result,
+                messages=self.messages,
+            )
+        self.messages.append(self.schema.repair_message(problem))
+        return False
 
     def _check(self, call: ToolCall) -> PlannedCall | None:
         """The call to run, or None after telling the model why not (unknown tool, bad arguments)."""

@@ -125,6 +125,9 @@ class ChatResult:
     turns; ``text`` is the last turn's answer. ``extras`` keeps top-level fields of the reply this
     package does not interpret, as they came (e.g. ``web_search``: the sources of GLM's built-in
     search).
+
+    With ``chat(..., schema=X)``: ``parsed`` is the answer validated against X (a model or
+    dataclass instance, or a dict for a TypedDict or a JSON-schema dict); otherwise None.
     """
 
     text: _GrowingText = _GrowingText()
@@ -142,6 +145,7 @@ class ChatResult:
     logprobs: list[dict[str, Any]] | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    parsed: Any = None
 
     def add_text(self, piece: str) -> None:
         """Append a streamed piece of the answer (O(1); ``text`` includes it at once)."""
@@ -155,13 +159,12 @@ class ChatResult:
     def json(self) -> Any:
         """The answer parsed as JSON (for ``response_format={"type": "json_object"}``).
 
-        Tolerates a Markdown code fence around the object, which some models add.
+        Tolerates a Markdown code fence around the object, which some models add (the same
+        stripping as ``schema=``).
         """
-        text = self.text.strip()
-        if text.startswith("```"):
-            text = text.split("\n", 1)[1] if "\n" in text else ""
-            text = text.rsplit("```", 1)[0]
-        return _json.loads(text)
+        from ._schema import strip_fences
+
+        return _json.loads(strip_fences(self.text))
 
     def __str__(self) -> str:
         return self.text

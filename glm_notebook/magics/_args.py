@@ -136,6 +136,13 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             "json (asks for a JSON object, parsed into result.json).",
         ),
         argument(
+            "--schema",
+            default=None,
+            metavar="NAME",
+            help="answer as JSON fitting NAME (a pydantic model, dataclass, TypedDict or JSON-schema "
+            "dict in your namespace); the validated object is in _glm.parsed.",
+        ),
+        argument(
             "--out",
             "-o",
             default=None,

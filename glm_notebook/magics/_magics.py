@@ -172,6 +172,7 @@ class GLMMagics(Magics):
         if args.new and not args.chat:
             raise UsageError("--new starts a conversation afresh: use it with --chat NAME.")
         check_variable_name(args.out)
+        schema = self.schema_of(args)
         prompt = prompt.lstrip("\n").rstrip()  # the cell's trailing newline is not part of the question
         if args.vars or self.interpolate:
             prompt = _fill_placeholders(prompt, self.user_ns)
@@ -200,6 +201,25 @@ class GLMMagics(Magics):
             if args.new:
                 conversation.clear()
             messages = conversation.messages(prompt, replacing=cell_id)
+        if schema is not None:
+            from ._schema import run_structured
+
+            result, error = run_structured(
+                self,
+                client,
+                schema,
+                messages,
+                model=model,
+                system=system,
+                options=options,
+                out=args.out,
+                plain_text=fmt == "text",
+            )
+            if conversation is not None and error is None and result is not None:
+                conversation.record(prompt, result.text, key=cell_id)
+            if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
+                raise error  # an error not of ours: keep its traceback, as below
+            return
         run = AnswerRun(
             lambda: client.stream(messages, model=model, system=system, **options),
             self.answer_view(client, model, plain_text=fmt == "text"),
@@ -227,6 +247,16 @@ class GLMMagics(Magics):
             raise error
 
     # -- what the line commands and the --tune / --compare bridge use ---------------------------
+
+    def schema_of(self, args: Any) -> Any:
+        """The schema of ``--schema NAME`` (an OutputSchema) or None; a UsageError if it is not one."""
+        if not args.schema:
+            return None
+        if args.tune or args.compare:
+            raise UsageError("--schema works with one answer: drop --tune / --compare.")
+        from ._schema import schema_from
+
+        return schema_from(args.schema, self.user_ns)
 
     def shared_client(self) -> GLMClient:
         """The shared client (``glm.get_client()``); a configuration problem is a UsageError."""
