@@ -47,11 +47,13 @@ _LAZY = {
     "Tool": "._tools",
     "tool": "._tools",
     "web_search": "._tools",
+    "describe": "._describe",
 }
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+    from ._describe import describe
     from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
 
@@ -120,6 +122,7 @@ __all__ = [
     "__version__",
     "build_options",
     "compare",
+    "describe",
     "get_client",
     "mask_key",
     "reset_client",
