@@ -10,7 +10,7 @@ httpx options in ``_transport``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
@@ -135,6 +135,9 @@ class ClientBase(Generic[Answer]):
         self, prompt: Prompt, *, model: str | None, system: str | None, options: dict[str, Any]
     ) -> Exchange:
         """Validate options and messages (before anything else happens) and set up the request."""
+        context, images = options.pop("context", None), options.pop("images", None)
+        if context is not None or images is not None:  # stream(..., context=, images=) as chat()
+            prompt = self._attach(prompt, model, context, images)
         # The endpoint (which may start a local server) never changes the provider, so options
         # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)
@@ -160,6 +163,8 @@ class ClientBase(Generic[Answer]):
         max_tool_turns: int = 10,
         raise_tool_errors: bool = False,
         approver: Approver | None = None,
+        context: Mapping[str, Any] | None = None,
+        images: Sequence[Any] | None = None,
         **options: Any,
     ) -> Answer:
         """Ask and wait for the whole answer (``await`` it on AsyncGLMClient).
@@ -169,7 +174,12 @@ class ClientBase(Generic[Answer]):
         have passed (then ``ToolLoopError``); ``_tool_loop`` says what the model gets on each
         failure. ``raise_tool_errors=True`` re-raises a tool's exception. ``approver(call) -> bool``
         decides the calls whose tool has ``approve`` set (default: an ``input()`` prompt).
+
+        ``context={"df": df}`` puts one labelled block per object (``glm.describe``) before the
+        question; ``images=[fig, "plot.png"]`` sends them to a vision model (``_context``).
         """
+        if context is not None or images is not None:
+            prompt = self._attach(prompt, model, context, images)
         if tools is None:
             return self._answer(prompt, model, system, {**options, "tool_choice": tool_choice})
         from ._tool_loop import ask_in_terminal
@@ -185,6 +195,11 @@ class ClientBase(Generic[Answer]):
             options=options,
         )
         return self._run_tools(loop, model, approver or ask_in_terminal)
+
+    def _attach(self, prompt: Prompt, model: str | None, context: Any, images: Any) -> Prompt:
+        from ._context import attach
+
+        return attach(prompt, context=context, images=images, model=model or self.settings.model)
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]

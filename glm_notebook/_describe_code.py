@@ -22,6 +22,10 @@ def strip_ansi(text: str) -> str:
 
 
 def _signature(obj: Any) -> str:
+    try:  # annotations evaluated: ``width: float``, not ``width: 'float'`` under postponed annotations
+        return str(inspect.signature(obj, eval_str=True))
+    except Exception:  # noqa: BLE001 - a name in an annotation that does not resolve
+        pass
     try:
         return str(inspect.signature(obj))
     except (TypeError, ValueError):

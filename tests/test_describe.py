@@ -130,7 +130,7 @@ def test_functions_show_signature_and_source_when_short():
 
     text = describe(area)
     assert text.startswith("function test_functions_show_signature_and_source_when_short.<locals>.area(")
-    assert "(width: 'float', height: 'float' = 1.0) -> 'float'" in text
+    assert "(width: float, height: float = 1.0) -> float" in text
     assert 'def area(width: float, height: float = 1.0) -> float:\n        """Area of a rectangle."""' in text
 
 

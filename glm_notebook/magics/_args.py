@@ -147,6 +147,12 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             action="store_true",
             help="fill {name} in the prompt from your variables ({{ }} for a literal brace).",
         ),
+        argument(
+            "--context",
+            default=None,
+            metavar="NAMES",
+            help="show the model these variables, e.g. --context df,f (each summarised by glm.describe).",
+        ),
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",

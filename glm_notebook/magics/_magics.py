@@ -49,9 +49,21 @@ def untrack_cell_ids(ipython: Any) -> None:
         ipython._glm_pre_run_cell = None
 
 
+class _DescribingFormatter(string.Formatter):
+    """``{name}`` for --vars: strings and numbers as they are, anything else as ``glm.describe``
+    shows it (a DataFrame becomes its summary, not megabytes of repr)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec or isinstance(value, (str, int, float, complex)):
+            return super().format_field(value, format_spec)
+        from .._describe import describe
+
+        return describe(value)
+
+
 def _fill_placeholders(prompt: str, namespace: dict[str, Any]) -> str:
     try:
-        return string.Formatter().vformat(prompt, (), namespace)
+        return _DescribingFormatter().vformat(prompt, (), namespace)
     except KeyError as exc:
         raise UsageError(
             f"--vars: {{{exc.args[0]}}} is not a defined variable; define it, or write {{{{ }}}} for a literal brace."
@@ -176,6 +188,7 @@ class GLMMagics(Magics):
         if args.vars or self.interpolate:
             prompt = _fill_placeholders(prompt, self.user_ns)
         options = self.options_from(args)
+        context = self.context_from(args)
         client = self.shared_client()
         from .._options import build_options
 
@@ -201,7 +214,7 @@ class GLMMagics(Magics):
                 conversation.clear()
             messages = conversation.messages(prompt, replacing=cell_id)
         run = AnswerRun(
-            lambda: client.stream(messages, model=model, system=system, **options),
+            lambda: client.stream(messages, model=model, system=system, **context, **options),
             self.answer_view(client, model, plain_text=fmt == "text"),
             usage=self.usage,
             on_end=lambda ended: self.store_result(ended.result, args.out),
@@ -225,6 +238,13 @@ class GLMMagics(Magics):
                 print(f"The answer is not valid JSON ({exc}); the text is in _glm.text.")
         if error is not None and self.raise_errors:
             raise error
+
+    def context_from(self, args: Any) -> dict[str, Any]:
+        """``context=`` (and later ``images=``) for the stream, from --context NAMES; a name that is
+        not a variable, or an object that cannot be described, is a UsageError before sending."""
+        from ._context_flags import context_from
+
+        return context_from(args, self.user_ns)
 
     # -- what the line commands and the --tune / --compare bridge use ---------------------------
 
