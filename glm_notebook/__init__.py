@@ -48,12 +48,14 @@ _LAZY = {
     "tool": "._tools",
     "web_search": "._tools",
     "describe": "._describe",
+    "set_prices": "._prices",
 }
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
     from ._describe import describe
+    from ._prices import set_prices
     from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
 
@@ -128,6 +130,7 @@ __all__ = [
     "reset_client",
     "resolve_settings",
     "set_client",
+    "set_prices",
     "tool",
     "web_search",
 ]

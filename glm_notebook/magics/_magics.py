@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Unicode
+from traitlets import Bool, Dict, Enum, TraitError, Unicode, validate
 
 from .._conversation import ConversationStore
 from .._errors import GLMError
@@ -120,6 +120,20 @@ class GLMMagics(Magics):
     raise_errors = Bool(
         False, help="Raise API errors after showing them (useful to fail a notebook run in CI)."
     ).tag(config=True)
+    prices = Dict(
+        help='Prices, USD per 1M tokens, over the dated defaults, e.g. {"glm-4.7": {"input": 0.6, '
+        '"output": 2.2, "cached_input": 0.11}}; same as glm.set_prices(...).',
+    ).tag(config=True)
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> Any:
+        from .._prices import set_prices
+
+        try:
+            set_prices(proposal["value"])  # checked, then applied (a bad table changes nothing)
+        except GLMError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
