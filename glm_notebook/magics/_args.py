@@ -153,6 +153,12 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="NAMES",
             help="show the model these variables, e.g. --context df,f (each summarised by glm.describe).",
         ),
+        argument(
+            "--fix",
+            action="store_true",
+            help="explain the last error and suggest a fixed cell (the cell's text adds your words); "
+            "with --format code the fix goes into a new cell below. Same as %%glm fix.",
+        ),
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",

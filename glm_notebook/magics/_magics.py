@@ -158,11 +158,11 @@ class GLMMagics(Magics):
 
     @line_magic("glm")  # type: ignore[arg-type]  # IPython types the named form for functions only
     def glm_line(self, line: str) -> None:
-        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | help"""
+        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | fix [--code] | help"""
         words = line.strip().split(maxsplit=1)
         if not words:
             raise UsageError(
-                "Type a prompt after %glm, or one of: config, models, reset, history, usage, help."
+                "Type a prompt after %glm, or one of: config, models, reset, history, usage, fix, help."
             )
         if words[0] in LineCommands.NAMES:
             self.commands.run(words[0], words[1] if len(words) > 1 else "")
@@ -190,6 +190,15 @@ class GLMMagics(Magics):
 
     def run_prompt(self, args: Any, prompt: str) -> None:
         """Run one prompt with parsed flags: an answer, a playground (--tune) or a grid (--compare)."""
+        if getattr(args, "fix", False):
+            from ._fix import NO_ERROR, fix_request
+
+            fix = fix_request(self.shell, prompt)
+            if fix is None:
+                print(NO_ERROR)
+                return
+            print(fix.header)
+            prompt = fix.prompt
         if not prompt.strip():
             raise UsageError(
                 "The cell is empty: write your prompt under the %%glm line, e.g.\n"
