@@ -55,3 +55,36 @@ def test_unknown_context_name_fails_the_cell_with_one_line_and_sends_nothing(tmp
         "UsageError --context: 'missing_df' is not a defined variable; run the cell that defines it first."
     )
     assert [r for r in glm_server.requests if r.path.endswith("/chat/completions")] == []
+
+
+def test_image_of_a_figure_in_a_real_kernel(tmp_path, glm_server):
+    nb = run_notebook(
+        tmp_path,
+        glm_server,
+        [
+            "%load_ext glm_notebook",
+            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 4, 9])",
+            "%%glm --model glm-4.6v-flash --image fig\nWhat does this plot show?",
+            "try:\n    get_ipython().run_cell_magic('glm', '--model glm-4.6v-flash --image gcf', 'Q')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)",
+        ],
+    )
+    (request,) = (r for r in glm_server.requests if r.path.endswith("/chat/completions"))
+    image, text = request.json["messages"][0]["content"]
+    assert text == {"type": "text", "text": "What does this plot show?"}
+    assert image["type"] == "image_url" and image["image_url"]["url"].startswith(
+        "data:image/png;base64,iVBORw0KGgo"
+    )
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = base64.b64decode(image["image_url"]["url"].split(",", 1)[1])
+    width, height = Image.open(io.BytesIO(png)).size
+    assert 200 <= width <= 320 and 150 <= height <= 220 and len(png) < 100_000
+    assert (
+        nb.cells[3]
+        .outputs[0]["text"]
+        .startswith("UsageError --image gcf: there is no current matplotlib figure")
+    )

@@ -154,6 +154,15 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             help="show the model these variables, e.g. --context df,f (each summarised by glm.describe).",
         ),
         argument(
+            "--image",
+            action="append",
+            default=None,
+            metavar="X",
+            help="send an image to a vision model: a variable (matplotlib Figure, PIL image, numpy "
+            "array, PNG/JPEG bytes), a path, an https URL, or gcf (the current figure); repeat "
+            "or separate by commas for several.",
+        ),
+        argument(
             "--fix",
             action="store_true",
             help="explain the last error and suggest a fixed cell (the cell's text adds your words); "

@@ -7,6 +7,8 @@ raised before anything is sent.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -36,9 +38,53 @@ def lookup(flag: str, name: str, namespace: dict[str, Any]) -> Any:
     return value
 
 
-def context_from(args: Any, namespace: dict[str, Any]) -> dict[str, Any]:
-    """The ``context=`` keyword for the stream (empty when --context is not given)."""
+def context_from(args: Any, namespace: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """The ``context=`` and ``images=`` keywords for the stream (empty when neither flag is given).
+
+    Images are checked and encoded now (``_images``), so a bad one is a UsageError before anything
+    is sent; a note on downscaling is printed above the answer."""
+    keywords: dict[str, Any] = {}
     names = names_from("--context", getattr(args, "context", None))
-    if not names:
-        return {}
-    return {"context": {name: lookup("--context", name, namespace) for name in names}}
+    if names:
+        keywords["context"] = {name: lookup("--context", name, namespace) for name in names}
+    specs = [n for value in getattr(args, "image", None) or [] for n in names_from("--image", value)]
+    if specs:
+        from .._errors import GLMError
+        from .._images import image_parts
+
+        try:
+            parts, notes = image_parts([_image(spec, namespace) for spec in specs], model=model)
+        except GLMError as exc:
+            raise UsageError(f"--image: {exc}") from None
+        for note in notes:
+            print(f"Note: {note}")
+        keywords["images"] = parts
+    return keywords
+
+
+def _image(spec: str, namespace: dict[str, Any]) -> Any:
+    """One --image value: ``gcf``, a variable, or else an https URL or a path as text."""
+    if spec == "gcf" and "gcf" not in namespace:
+        return current_figure()
+    head = spec.split(".")[0]
+    if head.isidentifier() and head in namespace:
+        return lookup("--image", spec, namespace)
+    if spec.startswith(("https://", "http://")) or Path(spec).expanduser().is_file():
+        return spec
+    raise UsageError(
+        f"--image: {spec!r} is neither a defined variable nor a file; give a variable, a path to a "
+        "PNG or JPEG file, an https URL, or gcf for the current matplotlib figure."
+    )
+
+
+def current_figure() -> Any:
+    """matplotlib's current figure, if pyplot is in use and it has something drawn."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    figure = pyplot.gcf() if pyplot is not None and pyplot.get_fignums() else None
+    if figure is None or not figure.get_axes():
+        raise UsageError(
+            "--image gcf: there is no current matplotlib figure (the inline backend closes each "
+            "cell's figures when it ends): draw a plot first, or keep it with fig = plt.gcf() in "
+            "the plotting cell and use --image fig."
+        )
+    return figure

@@ -211,7 +211,6 @@ class GLMMagics(Magics):
         if args.vars or self.interpolate:
             prompt = _fill_placeholders(prompt, self.user_ns)
         options = self.options_from(args)
-        context = self.context_from(args)
         client = self.shared_client()
         from .._options import build_options
 
@@ -219,6 +218,7 @@ class GLMMagics(Magics):
             build_options(client.provider, options)  # one clear line before anything runs
         except GLMError as exc:
             raise UsageError(str(exc)) from None
+        context = self.context_from(args, args.model or self.model or client.model)
         if args.tune or args.compare:
             from ._bridge import run_interactive
 
@@ -262,12 +262,12 @@ class GLMMagics(Magics):
         if error is not None and self.raise_errors:
             raise error
 
-    def context_from(self, args: Any) -> dict[str, Any]:
-        """``context=`` (and later ``images=``) for the stream, from --context NAMES; a name that is
-        not a variable, or an object that cannot be described, is a UsageError before sending."""
+    def context_from(self, args: Any, model: str | None) -> dict[str, Any]:
+        """``context=`` and ``images=`` for the stream, from --context NAMES and --image X; a name
+        that is not a variable, or a bad image, is a UsageError before sending."""
         from ._context_flags import context_from
 
-        return context_from(args, self.user_ns)
+        return context_from(args, self.user_ns, model)
 
     # -- what the line commands and the --tune / --compare bridge use ---------------------------
 
