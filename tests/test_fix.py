@@ -123,3 +123,16 @@ def test_fix_in_a_real_kernel_with_ansi_tracebacks(tmp_path, glm_server):
     assert "KeyError: 'b'" in content and "\x1b[" not in content
     assert "Asking about In[3]: KeyError: 'b'" in "".join(o.get("text", "") for o in nb.cells[3].outputs)
     assert nb.cells[4].outputs[0]["text"].strip() == repr(FIXED[:24])
+
+
+def test_fix_without_history_uses_the_code_ipython_ran(ip, zai_env):
+    """nbval runs cells with store_history off: the source then comes from linecache."""
+    ip.run_cell("values = {'a': 1}", store_history=False)
+    with capture_output():
+        ip.run_cell("values['b']", store_history=False)
+    with capture_output() as out:
+        ip.run_line_magic("glm", "fix")
+    assert "Asking about the last failing cell: KeyError: 'b'" in out.stdout
+    content = zai_env.wait_for_requests(1)[0].json["messages"][0]["content"]
+    assert content.startswith('<context name="values">\ndict, 1 key:\n')
+    assert "<cell the last failing cell>\nvalues['b']\n</cell>" in content

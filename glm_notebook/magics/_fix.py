@@ -2,8 +2,8 @@
 
 Nothing is hooked: IPython already keeps the last error (``sys.last_value`` / ``sys.last_exc``,
 set when it shows a traceback), maps each cell's code name to its execution count
-(``shell.compile._filename_map``) and keeps each cell's raw text in the history
-(``history_manager.input_hist_raw``). From those: the failing cell's source, its traceback from
+(``shell.compile._filename_map``), keeps each cell's raw text in the history
+(``history_manager.input_hist_raw``) and the code it ran in ``linecache``. From those: the failing cell's source, its traceback from
 the cell's own frame on (IPython's frames left out, ANSI codes stripped, long ones cut in the
 middle) and the variables the cell reads, each as ``glm.describe`` shows it.
 """
@@ -11,6 +11,7 @@ middle) and the variables the cell reads, each as ``glm.describe`` shows it.
 from __future__ import annotations
 
 import ast
+import linecache
 import sys
 import traceback
 from types import ModuleType, TracebackType
@@ -50,24 +51,38 @@ def _cell_number(shell: Any, filename: str | None) -> int | None:
     return number if isinstance(number, int) else None
 
 
-def _cell_traceback(shell: Any, exc: BaseException) -> tuple[TracebackType | None, int | None]:
-    """The traceback from the outermost cell frame on, and that cell's execution count."""
+def _cell_traceback(shell: Any, exc: BaseException) -> tuple[TracebackType | None, str | None]:
+    """The traceback from the outermost cell frame on, and that cell's code name."""
     tb = exc.__traceback__ or getattr(sys, "last_traceback", None)
     while tb is not None:
-        number = _cell_number(shell, tb.tb_frame.f_code.co_filename)
-        if number is not None:
-            return tb, number
+        filename = tb.tb_frame.f_code.co_filename
+        if _cell_number(shell, filename) is not None:
+            return tb, filename
         tb = tb.tb_next
-    if isinstance(exc, SyntaxError):  # no frame of its own: the cell is the file that did not compile
-        return None, _cell_number(shell, exc.filename)
+    if isinstance(exc, SyntaxError) and _cell_number(shell, exc.filename) is not None:
+        return None, exc.filename  # no frame of its own: the cell is the file that did not compile
     return exc.__traceback__, None
 
 
-def _cell_source(shell: Any, number: int | None) -> str | None:
-    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
-    if number is None or not history or number >= len(history):
-        return None
-    return str(history[number])
+def _cell_source(shell: Any, filename: str | None) -> tuple[str | None, int | None]:
+    """The cell's text as typed (from the history) and its number; the code IPython ran (from
+    linecache, magics turned into Python) when the history does not hold it (``store_history``
+    off, as nbval runs cells)."""
+    number = _cell_number(shell, filename)
+    cached = linecache.cache.get(filename) if filename else None
+    code = "".join(cached[2]) if cached and len(cached) > 2 else None
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None) or []
+    raw = str(history[number]) if number is not None and number < len(history) else None
+    if raw is not None and (code is None or _ran_as(shell, raw, code)):
+        return raw, number
+    return code, None
+
+
+def _ran_as(shell: Any, raw: str, code: str) -> bool:
+    try:
+        return bool(shell.transform_cell(raw).strip() == code.strip())
+    except Exception:  # noqa: BLE001 - a cell IPython cannot transform is not the one that ran
+        return False
 
 
 def _readable_names(shell: Any, text: str) -> str:
@@ -124,8 +139,8 @@ def fix_request(shell: Any, words: str = "") -> FixRequest | None:
     exc = last_error()
     if exc is None:
         return None
-    tb, number = _cell_traceback(shell, exc)
-    source = _cell_source(shell, number)
+    tb, filename = _cell_traceback(shell, exc)
+    source, number = _cell_source(shell, filename)
     label = f"In[{number}]" if number is not None else "the last failing cell"
     variables = cell_variables(shell, source) if source is not None else {}
     parts = [context_text(variables, budget=VARIABLE_BUDGET), ""] if variables else []
