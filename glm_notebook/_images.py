@@ -271,3 +271,30 @@ def _downscale(Image: Any, data: bytes, label: str, what: str) -> tuple[bytes, s
             return out, note
         scale *= 0.7
     raise InvalidOptionError(f"{label} is {what} and stays over 5 MB when downscaled: save it as JPEG first.")
+
+
+THUMBNAIL_SIDE = 160
+
+
+def describe_part(part: dict[str, Any], number: int) -> tuple[str, bytes | None]:
+    """A line saying what was sent as image ``number``, and a small PNG of it (None for a URL, or
+    when Pillow is not installed: a thumbnail needs resampling)."""
+    url = part["image_url"]["url"]
+    if not url.startswith("data:"):
+        return f"image {number}: {url}", None
+    data = base64.b64decode(url.split(",", 1)[1])
+    size = image_size(data)
+    kind = "PNG" if data.startswith(_PNG) else "JPEG"
+    pixels = f"{size[0]}x{size[1]} px " if size else ""
+    line = f"image {number}: {pixels}{kind}, {len(data) / 1024:,.0f} KB"
+    try:
+        from PIL import Image
+    except ImportError:
+        return line, None
+    image: Any = Image.open(io.BytesIO(data))
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return line, buffer.getvalue()

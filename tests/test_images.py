@@ -255,3 +255,21 @@ def test_the_magic_prints_the_downscale_note(ip, zai_env):
         ip.run_cell_magic("glm", f"--model {VISION} --image big", "Q")
     assert "Note: image 1 was downscaled from 10x6500 px" in out.stdout
     assert decoded(zai_env.wait_for_requests(1)[0].json["messages"][0]["content"][0]).size == (9, 6000)
+
+
+def test_the_magic_shows_a_thumbnail_and_a_line_for_each_image_sent(ip, zai_env):
+    ip.user_ns["photo"] = Image.new("RGB", (800, 400), "orange")
+    with capture_output() as out:
+        ip.run_cell_magic("glm", f"--model {VISION} --image photo,https://example.org/d.png", "Q")
+    first, second = (o.data for o in out.outputs[:2])
+    assert first["text/plain"].startswith("[sent image 1: 800x400 px PNG, ")
+    thumb = Image.open(io.BytesIO(base64.b64decode(first["image/png"])))
+    assert thumb.size == (160, 80)
+    assert second == {"text/plain": "[sent image 2: https://example.org/d.png]"}
+
+
+def test_images_with_tune_or_compare_are_refused_not_dropped(ip, zai_env):
+    ip.user_ns["img"] = png_bytes()
+    with pytest.raises(UsageError, match="do not work with --tune or --compare yet"):
+        ip.run_cell_magic("glm", f"--model {VISION} --image img --compare temperature=0,1", "Q")
+    assert zai_env.requests == []

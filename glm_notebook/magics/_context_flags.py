@@ -88,3 +88,20 @@ def current_figure() -> Any:
             "the plotting cell and use --image fig."
         )
     return figure
+
+
+def show_sent_images(parts: list[dict[str, Any]]) -> None:
+    """One small output above the answer: a thumbnail of each image sent (with Pillow) and a line
+    naming it, so the saved notebook keeps what was asked about without the full image."""
+    import base64
+
+    from IPython.display import display
+
+    from .._images import describe_part
+
+    for number, part in enumerate(parts, 1):
+        line, thumbnail = describe_part(part, number)
+        bundle: dict[str, Any] = {"text/plain": f"[sent {line}]"}
+        if thumbnail is not None:
+            bundle["image/png"] = base64.b64encode(thumbnail).decode("ascii")
+        display(bundle, raw=True)

@@ -219,6 +219,14 @@ class GLMMagics(Magics):
         except GLMError as exc:
             raise UsageError(str(exc)) from None
         context = self.context_from(args, args.model or self.model or client.model)
+        if context and (args.tune or args.compare):
+            raise UsageError(
+                "--context and --image do not work with --tune or --compare yet: use them apart."
+            )
+        if context.get("images"):
+            from ._context_flags import show_sent_images
+
+            show_sent_images(context["images"])
         if args.tune or args.compare:
             from ._bridge import run_interactive
 
