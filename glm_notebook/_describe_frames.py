@@ -69,7 +69,8 @@ def _number(value: Any) -> str:
 
 
 class _Table:
-    """What a table description needs, from pandas or polars."""
+    """What a table description needs, from pandas or polars; columns are taken by position (so
+    duplicate or non-string column labels work), the first ``k`` for the tables."""
 
     kind: str
     series: Any
@@ -82,14 +83,21 @@ class _Table:
     def missing(self) -> list[int]:
         raise NotImplementedError
 
-    def stats(self, column: str) -> tuple[Any, Any, Any] | None:
+    def stats(self, i: int) -> tuple[Any, Any, Any] | None:
         raise NotImplementedError  # (min, max, mean) of a numeric column, else None
 
-    def head(self, n: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        raise NotImplementedError  # (row labels, rows)
+    def rows(self, positions: list[int], k: int) -> tuple[list[Any], list[list[Any]]]:
+        raise NotImplementedError  # (row labels, rows) of the first ``k`` columns
 
-    def sample(self, n: int, skip: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        raise NotImplementedError  # ``n`` seeded random rows after the first ``skip``, in order
+    def head(self, n: int, k: int) -> tuple[list[Any], list[list[Any]]]:
+        return self.rows(list(range(n)), k)
+
+    def sample(self, n: int, skip: int, k: int) -> tuple[list[Any], list[list[Any]]]:
+        """``n`` rows after the first ``skip``, drawn with a fixed seed, in table order."""
+        import random
+
+        picked = random.Random(SAMPLE_SEED).sample(range(skip, self.n_rows), min(n, self.n_rows - skip))
+        return self.rows(sorted(picked), k)
 
 
 class _PandasTable(_Table):
@@ -98,7 +106,6 @@ class _PandasTable(_Table):
         self.kind = "pandas Series" if series is not None else "pandas DataFrame"
         self.n_rows = len(df)
         self.columns = [str(c) for c in df.columns]
-        self._by_name = dict(zip(self.columns, df.columns, strict=True))
 
     def dtypes(self) -> list[str]:
         return [str(t) for t in self.df.dtypes]
@@ -106,24 +113,16 @@ class _PandasTable(_Table):
     def missing(self) -> list[int]:
         return [int(n) for n in self.df.isna().sum()]
 
-    def stats(self, column: str) -> tuple[Any, Any, Any] | None:
-        col = self.df[self._by_name[column]]
+    def stats(self, i: int) -> tuple[Any, Any, Any] | None:
+        col = self.df.iloc[:, i]
         kind = getattr(col.dtype, "kind", "")
-        if kind not in "iuf" or not kind or self.n_rows == 0:
+        if not kind or kind not in "iuf" or self.n_rows == 0:
             return None
         return col.min(), col.max(), col.mean()
 
-    def _rows(self, part: Any, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        part = part[[self._by_name[c] for c in columns]]
+    def rows(self, positions: list[int], k: int) -> tuple[list[Any], list[list[Any]]]:
+        part = self.df.iloc[positions, :k]
         return list(part.index), [list(r) for r in part.itertuples(index=False, name=None)]
-
-    def head(self, n: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        return self._rows(self.df.head(n), columns)
-
-    def sample(self, n: int, skip: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        rest = self.df.iloc[skip:]
-        picked = rest.sample(n=min(n, len(rest)), random_state=SAMPLE_SEED)
-        return self._rows(picked.sort_index(), columns)
 
 
 class _PolarsTable(_Table):
@@ -139,22 +138,15 @@ class _PolarsTable(_Table):
     def missing(self) -> list[int]:
         return [int(n) for n in self.df.null_count().row(0)]
 
-    def stats(self, column: str) -> tuple[Any, Any, Any] | None:
-        col = self.df.get_column(column)
+    def stats(self, i: int) -> tuple[Any, Any, Any] | None:
+        col = self.df.to_series(i)
         if not col.dtype.is_numeric() or self.n_rows == 0:
             return None
         return col.min(), col.max(), col.mean()
 
-    def head(self, n: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        part = self.df.select(columns).head(n)
-        return list(range(part.height)), [list(r) for r in part.rows()]
-
-    def sample(self, n: int, skip: int, columns: list[str]) -> tuple[list[Any], list[list[Any]]]:
-        import random
-
-        rows = sorted(random.Random(SAMPLE_SEED).sample(range(skip, self.n_rows), min(n, self.n_rows - skip)))
-        part = self.df.select(columns)[rows]
-        return rows, [list(r) for r in part.rows()]
+    def rows(self, positions: list[int], k: int) -> tuple[list[Any], list[list[Any]]]:
+        part = self.df.select(self.df.columns[:k])[positions]
+        return positions, [list(r) for r in part.rows()]
 
 
 def _fit_table(table: _Table, budget: int) -> str:
@@ -172,10 +164,11 @@ def _fit_table(table: _Table, budget: int) -> str:
 def _summary(table: _Table) -> list[str]:
     """One line per column: dtype, missing count, and min / max / mean when numeric."""
     lines = []
-    for name, dtype, missing in zip(table.columns, table.dtypes(), table.missing(), strict=True):
+    columns = zip(table.columns, table.dtypes(), table.missing(), strict=True)
+    for i, (name, dtype, missing) in enumerate(columns):
         share = f" ({missing / table.n_rows:.1%})" if missing and table.n_rows else ""
         line = f"- {name}: {dtype}, {missing:,} missing{share}"
-        stats = table.stats(name)
+        stats = table.stats(i)
         if stats is not None and missing < table.n_rows:
             low, high, mean = (_number(v) for v in stats)
             line += f", min {low}, max {high}, mean {mean}"
@@ -199,13 +192,13 @@ def _render(table: _Table, summary: list[str], head: int, sample: int, cols: int
     head = min(head, table.n_rows)
     sample = min(sample, table.n_rows - head)
     if columns and head:
-        index, rows = table.head(head, columns)
+        index, rows = table.head(head, len(columns))
         lines.append(f"First {head} rows:")
         lines.append(
             markdown_table(["", *columns], [[i, *r] for i, r in zip(index, rows, strict=True)], width)
         )
     if columns and sample > 0:
-        index, rows = table.sample(sample, head, columns)
+        index, rows = table.sample(sample, head, len(columns))
         lines.append(f"Random sample of {sample} other rows (seed {SAMPLE_SEED}):")
         lines.append(
             markdown_table(["", *columns], [[i, *r] for i, r in zip(index, rows, strict=True)], width)

@@ -120,11 +120,11 @@ def test_context_flag_with_an_unknown_name_is_a_usage_error_and_sends_nothing(ip
 
 
 def test_vars_describes_objects_and_keeps_strings_and_numbers(ip, zai_env, df):
-    ip.user_ns.update(df=df, topic="missing values", n=3, ratio=0.5)
+    ip.user_ns.update(df=df, topic="missing values", n=3, ratio=0.5, nothing=None)
     with capture_output():
-        ip.run_cell_magic("glm", "--vars", "About {topic} ({n}, {ratio:.0%}) in:\n{df}")
+        ip.run_cell_magic("glm", "--vars", "About {topic} ({n}, {ratio:.0%}, {nothing}) in:\n{df}")
     content = zai_env.wait_for_requests(1)[0].json["messages"][0]["content"]
-    assert content == f"About missing values (3, 50%) in:\n{glm.describe(df)}"
+    assert content == f"About missing values (3, 50%, None) in:\n{glm.describe(df)}"
 
 
 def test_line_magic_takes_context(ip, zai_env):

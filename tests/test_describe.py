@@ -254,3 +254,13 @@ def test_describe_imports_no_pandas_polars_or_numpy_for_plain_objects():
 def test_describe_is_public():
     assert "describe" in glm.__all__
     assert glm.describe is describe
+
+
+def test_duplicate_labels_odd_indexes_and_empty_tables():
+    dup = pd.DataFrame([[1, 2.5], [3, None]], columns=["x", "x"], index=["b", 7])
+    text = describe(dup)
+    assert "- x: int64, 0 missing, min 1, max 3, mean 2\n- x: float64, 1 missing (50.0%)" in text
+    assert "| b | 1 | 2.5 |\n| 7 | 3 | nan |" in text
+    empty = describe(pd.DataFrame({"a": []}))
+    assert empty.startswith("pandas DataFrame: 0 rows × 1 columns") and "First" not in empty
+    assert describe(pl.DataFrame()).startswith("polars DataFrame: 0 rows × 0 columns")

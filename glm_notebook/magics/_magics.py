@@ -54,7 +54,7 @@ class _DescribingFormatter(string.Formatter):
     shows it (a DataFrame becomes its summary, not megabytes of repr)."""
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        if format_spec or isinstance(value, (str, int, float, complex)):
+        if format_spec or value is None or isinstance(value, (str, int, float, complex)):
             return super().format_field(value, format_spec)
         from .._describe import describe
 
