@@ -34,7 +34,7 @@ from typing import Any
 from ._errors import InvalidOptionError
 from ._settings import SecretKey, mask_key
 
-__all__ = ["DEFAULT_BUDGET", "describe", "looks_secret", "truncate_middle"]
+__all__ = ["DEFAULT_BUDGET", "describe", "looks_secret", "mask_secrets", "truncate_middle"]
 
 #: Characters per object when no budget is given: a few head rows and columns of a wide table.
 DEFAULT_BUDGET = 4000
@@ -68,7 +68,7 @@ def describe(obj: Any, *, budget: int = DEFAULT_BUDGET) -> str:
         raise InvalidOptionError(
             f"budget must be a whole number of characters of at least {MIN_BUDGET}, got {budget!r}."
         )
-    text = _scrub(_describe(obj, budget))
+    text = mask_secrets(_describe(obj, budget))
     return text if len(text) <= budget else truncate_middle(text, budget)
 
 
@@ -106,7 +106,7 @@ def _describe(obj: Any, budget: int) -> str:
     return _describe_repr(obj, budget)
 
 
-def _scrub(text: str) -> str:
+def mask_secrets(text: str) -> str:
     """Replace the value of any secret-looking environment variable with its masked form."""
     for name, value in os.environ.items():
         if looks_secret(name) and len(value) >= 8 and value in text:

@@ -136,3 +136,14 @@ def test_fix_without_history_uses_the_code_ipython_ran(ip, zai_env):
     content = zai_env.wait_for_requests(1)[0].json["messages"][0]["content"]
     assert content.startswith('<context name="values">\ndict, 1 key:\n')
     assert "<cell the last failing cell>\nvalues['b']\n</cell>" in content
+
+
+def test_a_key_in_the_failing_cell_or_its_message_is_masked(ip, zai_env):
+    ip.user_ns["TEST_KEY"] = TEST_KEY
+    with capture_output():
+        ip.run_cell(f"key = {TEST_KEY!r}\nraise ValueError('bad key ' + key)", store_history=True)
+    with capture_output() as out:
+        ip.run_line_magic("glm", "fix")
+    request = zai_env.wait_for_requests(1)[0]
+    assert TEST_KEY.encode() not in request.body and TEST_KEY not in out.stdout
+    assert "sk-…abcd" in request.json["messages"][0]["content"]

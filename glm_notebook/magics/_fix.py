@@ -18,7 +18,7 @@ from types import ModuleType, TracebackType
 from typing import Any, NamedTuple
 
 from .._context import context_text
-from .._describe import truncate_middle
+from .._describe import mask_secrets, truncate_middle
 from .._describe_code import strip_ansi
 
 NO_ERROR = "No error in this session yet: %glm fix explains the last cell that failed."
@@ -154,4 +154,5 @@ def fix_request(shell: Any, words: str = "") -> FixRequest | None:
         parts += ["", words.strip()]
     message = " ".join(f"{type(exc).__name__}: {exc}".split())
     header = f"Asking about {label}: {truncate_middle(message, 160)}"
-    return FixRequest("\n".join(parts), header)
+    # A key in the cell or a message (say, from os.environ) is masked like any other context.
+    return FixRequest(mask_secrets("\n".join(parts)), mask_secrets(header))
