@@ -48,11 +48,15 @@ _LAZY = {
     "Tool": "._tools",
     "tool": "._tools",
     "web_search": "._tools",
+    "describe": "._describe",
+    "set_prices": "._prices",
 }
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+    from ._describe import describe
+    from ._prices import set_prices
     from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
 
@@ -122,11 +126,13 @@ __all__ = [
     "__version__",
     "build_options",
     "compare",
+    "describe",
     "get_client",
     "mask_key",
     "reset_client",
     "resolve_settings",
     "set_client",
+    "set_prices",
     "tool",
     "web_search",
 ]

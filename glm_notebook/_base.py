@@ -10,7 +10,7 @@ httpx options in ``_transport``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
@@ -140,6 +140,9 @@ class ClientBase(Generic[Answer]):
                 "schema= is an argument of chat(), which can send the repair turn it may need; "
                 "stream() sends one request: use chat(..., schema=...)."
             )
+        context, images = options.pop("context", None), options.pop("images", None)
+        if context is not None or images is not None:  # stream(..., context=, images=) as chat()
+            prompt = self._attach(prompt, model, context, images)
         # The endpoint (which may start a local server) never changes the provider, so options
         # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)
@@ -166,6 +169,8 @@ class ClientBase(Generic[Answer]):
         raise_tool_errors: bool = False,
         approver: Approver | None = None,
         schema: Any = None,
+        context: Mapping[str, Any] | None = None,
+        images: Sequence[Any] | None = None,
         **options: Any,
     ) -> Answer:
         """Ask and wait for the whole answer (``await`` it on AsyncGLMClient).
@@ -182,7 +187,12 @@ class ClientBase(Generic[Answer]):
         ``SchemaValidationError``; usage is summed over both turns, ``result.messages`` has the
         whole exchange. ``_schema`` says what is sent per provider; with tools too, the answer
         that ends the tool loop is the one validated.
+
+        ``context={"df": df}`` puts one labelled block per object (``glm.describe``) before the
+        question; ``images=[fig, "plot.png"]`` sends them to a vision model (``_context``).
         """
+        if context is not None or images is not None:
+            prompt = self._attach(prompt, model, context, images)
         if tools is None and schema is None:
             return self._answer(prompt, model, system, {**options, "tool_choice": tool_choice})
         loop = self.tool_loop(
@@ -197,6 +207,11 @@ class ClientBase(Generic[Answer]):
             schema=schema,
         )
         return self._run_tools(loop, model, approver)
+
+    def _attach(self, prompt: Prompt, model: str | None, context: Any, images: Any) -> Prompt:
+        from ._context import attach
+
+        return attach(prompt, context=context, images=images, model=model or self.settings.model)
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
@@ -228,6 +243,9 @@ class ClientBase(Generic[Answer]):
         from ._tools import ToolSet
 
         output = OutputSchema.of(schema) if schema is not None else None
+        context, images = options.pop("context", None), options.pop("images", None)
+        if context is not None or images is not None:  # stream(..., tools=, context=): the first turn's
+            prompt = self._attach(prompt, model, context, images)
         build_options(self.settings.provider, options)  # a bad option fails before the schemas are built
         toolset = ToolSet(tools if tools is not None else [])
         messages = build_messages(prompt, system)

@@ -64,11 +64,12 @@ def status_line(
     offline: bool = False,
     model: str | None = None,
 ) -> str:
-    """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · finish reason.
+    """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · cost · finish reason.
 
     ``model`` is shown when the result names none. Token counts come only from the server's usage;
     without it the number of chunks received is shown instead. The bundled offline model is called
-    a small base model under the session's first answer only.
+    a small base model under the session's first answer only. The cost is shown only when usage
+    and a price are both known (``result.cost``).
     """
     result = result if result is not None else ChatResult()
     metrics = result.metrics
@@ -94,6 +95,11 @@ def status_line(
         if metrics.chunks > 1 and generating > 0:
             parts.append(f"{(metrics.chunks - 1) / generating:.1f} chunks/s")
         parts.append(f"{metrics.chunks} chunk" + ("" if metrics.chunks == 1 else "s"))
+    cost = result.cost
+    if cost is not None:
+        from ._prices import format_cost
+
+        parts.append(format_cost(cost))
     if result.tool_calls:
         calls = len(result.tool_calls)
         parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))

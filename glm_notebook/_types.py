@@ -156,6 +156,14 @@ class ChatResult:
         self.__dict__["_reasoning_parts"].append(piece)
 
     @property
+    def cost(self) -> float | None:
+        """USD for this answer from ``usage`` and the price table (``glm.set_prices``); None when
+        the server sent no usage or the model has no price: never a guess (see ``_prices``)."""
+        from ._prices import cost_of
+
+        return cost_of(self.usage, self.model or self.request.get("model"))
+
+    @property
     def json(self) -> Any:
         """The answer parsed as JSON (for ``response_format={"type": "json_object"}``).
 

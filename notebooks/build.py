@@ -21,8 +21,8 @@ def md(text: str) -> tuple[str, str, list[str]]:
     return ("markdown", text.strip("\n"), [])
 
 
-def code(text: str, tag: str = IGNORE) -> tuple[str, str, list[str]]:
-    return ("code", text.strip("\n"), [tag])
+def code(text: str, tag: str = IGNORE, *more: str) -> tuple[str, str, list[str]]:
+    return ("code", text.strip("\n"), [tag, *more])
 
 
 NOTEBOOKS: dict[str, list[tuple[str, str, list[str]]]] = {}
@@ -435,6 +435,114 @@ except Exception as exc:
     print(type(exc).__name__ + ":", exc)
 """, CHECK),
     code("server.stop(); glm.reset_client()", CHECK),
+]
+
+
+NOTEBOOKS["06_notebook_context"] = [
+    md("""
+# The notebook as context: DataFrames, errors, plots, and what each answer costs
+
+`%%glm` can show the model what you see: a variable (`--context`), the last error (`%glm fix`), a
+plot (`--image`). Each object is sent as a compact description — never megabytes — and you can
+print exactly what is sent with `glm.describe`. This notebook answers from `glm_notebook.testing`,
+a GLM-protocol server on your machine with scripted answers, so it runs without a key; with a key
+the same cells ask GLM.
+"""),
+    code("%load_ext glm_notebook", CHECK),
+    code("""
+import glm_notebook as glm
+from glm_notebook.testing import GLMTestServer, Reply
+
+server = GLMTestServer().start()
+glm.set_client(glm.GLMClient(provider="zai", base_url=server.base_url, api_key="demo-key-0000"))
+
+def usage(prompt, completion):  # the token counts the scripted answers report
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+print("test server ready")
+""", CHECK),
+    md("""
+## 1. Ask about a DataFrame with a million rows
+
+`--context df` sends one labelled block per variable: shape, dtypes, missing counts, a few rows
+and a seeded random sample — not the million rows.
+"""),
+    code("""
+import numpy as np
+import pandas as pd
+
+rng = np.random.default_rng(0)
+n = 1_000_000
+df = pd.DataFrame({
+    "id": np.arange(n),
+    "price": np.where(rng.random(n) < 0.3, np.nan, rng.integers(1, 100, n).astype(float)),
+    "city": np.where(rng.random(n) < 0.1, None, rng.choice(["Paris", "Rome", "Oslo"], n)),
+})
+print(df.shape)
+""", CHECK),
+    md("This is exactly what the model will see of `df`:"),
+    code("print(glm.describe(df))"),
+    code("""
+server.enqueue(Reply(text="`price` has the most missing values: about 30% of the rows.", usage=usage(420, 14)))
+"""),
+    code("""
+%%glm --model glm-4.7 --context df
+Which column has the most missing values?
+"""),
+    code('print(len(server.requests[-1].body), "bytes sent for a", f"{len(df):,}-row DataFrame")'),
+    code('print("request under 5 KB:", len(server.requests[-1].body) < 5_000)', CHECK),
+    md("""
+## 2. Fix the last error
+
+`%glm fix` sends the failing cell, its traceback and a summary of the variables it used, and asks
+for the cause and a fixed cell (`%glm fix --code` puts the fixed cell below this one).
+"""),
+    code('df["prices"].mean()', IGNORE, "raises-exception"),
+    code("""
+server.enqueue(Reply(
+    text='The column is called `price`, not `prices`:\\n\\n```python\\ndf["price"].mean()\\n```',
+    usage=usage(900, 25),
+))
+"""),
+    code("%glm fix --model glm-4.7"),
+    md("What was sent (the start of each part):"),
+    code("""
+sent = server.requests[-1].json["messages"][0]["content"]
+print(sent.splitlines()[0])  # the variables the cell used
+print("the cell:", 'df["prices"].mean()' in sent.split("<cell")[1].split("</cell>")[0])
+print("the traceback ends:", sent.split("</traceback>")[0].rstrip().splitlines()[-1])
+""", CHECK),
+    md("""
+## 3. Ask about a plot
+
+`--image fig` sends the figure as a PNG to a vision model. A text-only model (glm-4.7) with an
+image is refused before anything is sent, naming `glm-4.6v-flash`.
+"""),
+    code("""
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(4, 2.5))
+df["price"].isna().groupby(df["city"].fillna("missing")).mean().plot.bar(ax=ax, title="share of missing prices")
+"""),
+    code("""
+server.enqueue(Reply(text="A bar chart: about 30% of the prices are missing in every city.", usage=usage(1200, 16)))
+"""),
+    code("""
+%%glm --model glm-4.6v-flash --image fig
+What does this plot show?
+"""),
+    code("""
+parts = server.requests[-1].json["messages"][0]["content"]
+print([p["type"] for p in parts], parts[0]["image_url"]["url"][:22])
+""", CHECK),
+    md("""
+## 4. What it cost
+
+The status line under each answer shows its cost when the server reported usage and the model has
+a price (`result.cost`; `glm.set_prices` changes the table). `%glm usage` adds up the session.
+"""),
+    code("%glm usage", CHECK),
+    code("server.stop()", CHECK),
 ]
 
 

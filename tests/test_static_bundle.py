@@ -70,7 +70,7 @@ def test_normal_answer() -> None:
     )
     bundle = static_bundle(result)
     assert set(bundle) == {"text/markdown", "text/plain"}
-    status = "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · stop"
+    status = "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · 0 USD · stop"
     assert bundle["text/markdown"] == (
         "Hello **world**.\n\n```python\nprint('<div>')\n```\n\n" + f"<sub>*{status}*</sub>\n"
     )

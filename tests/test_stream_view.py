@@ -177,7 +177,7 @@ def test_finish_sends_the_final_flush_and_stops_the_timer(views) -> None:
     assert last["end"] == {"text": 5, "reasoning": 1}  # UTF-16 units: 😀 counts 2, as in JavaScript
     assert _replay(wire.custom) == ("ab€😀", "r")
     assert view.done
-    assert view.status == "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · stop"
+    assert view.status == "glm-4.7-flash · 0.42 s to first token · 35.1 tok/s · 128 tokens · 0 USD · stop"
     assert view.error == ""
     assert view._timer is None or not view._timer.is_alive()
     count = len(wire.messages)

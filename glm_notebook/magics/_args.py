@@ -154,6 +154,27 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             action="store_true",
             help="fill {name} in the prompt from your variables ({{ }} for a literal brace).",
         ),
+        argument(
+            "--context",
+            default=None,
+            metavar="NAMES",
+            help="show the model these variables, e.g. --context df,f (each summarised by glm.describe).",
+        ),
+        argument(
+            "--image",
+            action="append",
+            default=None,
+            metavar="X",
+            help="send an image to a vision model: a variable (matplotlib Figure, PIL image, numpy "
+            "array, PNG/JPEG bytes), a path, an https URL, or gcf (the current figure); repeat "
+            "or separate by commas for several.",
+        ),
+        argument(
+            "--fix",
+            action="store_true",
+            help="explain the last error and suggest a fixed cell (the cell's text adds your words); "
+            "with --format code the fix goes into a new cell below. Same as %%glm fix.",
+        ),
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",

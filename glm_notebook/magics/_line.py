@@ -20,7 +20,8 @@ HELP = """\
 %glm models          the models the server lists
 %glm reset [NAME]    forget one conversation (or all)
 %glm history [NAME]  show a conversation's turns
-%glm usage           requests and tokens used in this session
+%glm usage           calls, tokens and cost per model in this session
+%glm fix [--code]    explain the last error; --code puts the fixed cell below
 Defaults: %config GLMMagics.model = "glm-5"   (also temperature, top_p, max_tokens, system, ...)
 Keys: set ZHIPUAI_API_KEY (bigmodel) or ZAI_API_KEY (z.ai), in the environment or a .env file;
 with no key, the offline model answers."""
@@ -29,7 +30,7 @@ with no key, the offline model answers."""
 class LineCommands:
     """Dispatch for ``%glm <command>``."""
 
-    NAMES = ("config", "models", "reset", "history", "usage", "help")
+    NAMES = ("config", "models", "reset", "history", "usage", "help", "fix")
 
     def __init__(self, magics: GLMMagics) -> None:
         self.magics = magics
@@ -92,3 +93,11 @@ class LineCommands:
 
     def cmd_usage(self, rest: str) -> None:
         print(self.magics.usage.report())
+
+    def cmd_fix(self, rest: str) -> None:
+        """``%glm fix [--code] [flags] [your words]``: %%glm --fix on one line."""
+        from ._magics import _parse_flags, _split_line_flags
+
+        flags, words = _split_line_flags(rest, self.magics.parser)
+        flags = " ".join("--format code" if f == "--code" else f for f in flags.split())
+        self.magics.run_prompt(_parse_flags(self.magics.glm, f"--fix {flags}"), words)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Unicode
+from traitlets import Bool, Dict, Enum, TraitError, Unicode, validate
 
 from .._conversation import ConversationStore
 from .._errors import GLMError
@@ -49,9 +49,21 @@ def untrack_cell_ids(ipython: Any) -> None:
         ipython._glm_pre_run_cell = None
 
 
+class _DescribingFormatter(string.Formatter):
+    """``{name}`` for --vars: strings and numbers as they are, anything else as ``glm.describe``
+    shows it (a DataFrame becomes its summary, not megabytes of repr)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec or value is None or isinstance(value, (str, int, float, complex)):
+            return super().format_field(value, format_spec)
+        from .._describe import describe
+
+        return describe(value)
+
+
 def _fill_placeholders(prompt: str, namespace: dict[str, Any]) -> str:
     try:
-        return string.Formatter().vformat(prompt, (), namespace)
+        return _DescribingFormatter().vformat(prompt, (), namespace)
     except KeyError as exc:
         raise UsageError(
             f"--vars: {{{exc.args[0]}}} is not a defined variable; define it, or write {{{{ }}}} for a literal brace."
@@ -108,6 +120,20 @@ class GLMMagics(Magics):
     raise_errors = Bool(
         False, help="Raise API errors after showing them (useful to fail a notebook run in CI)."
     ).tag(config=True)
+    prices = Dict(
+        help='Prices, USD per 1M tokens, over the dated defaults, e.g. {"glm-4.7": {"input": 0.6, '
+        '"output": 2.2, "cached_input": 0.11}}; same as glm.set_prices(...).',
+    ).tag(config=True)
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> Any:
+        from .._prices import set_prices
+
+        try:
+            set_prices(proposal["value"])  # checked, then applied (a bad table changes nothing)
+        except GLMError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -132,11 +158,11 @@ class GLMMagics(Magics):
 
     @line_magic("glm")  # type: ignore[arg-type]  # IPython types the named form for functions only
     def glm_line(self, line: str) -> None:
-        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | help"""
+        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | fix [--code] | help"""
         words = line.strip().split(maxsplit=1)
         if not words:
             raise UsageError(
-                "Type a prompt after %glm, or one of: config, models, reset, history, usage, help."
+                "Type a prompt after %glm, or one of: config, models, reset, history, usage, fix, help."
             )
         if words[0] in LineCommands.NAMES:
             self.commands.run(words[0], words[1] if len(words) > 1 else "")
@@ -164,6 +190,15 @@ class GLMMagics(Magics):
 
     def run_prompt(self, args: Any, prompt: str) -> None:
         """Run one prompt with parsed flags: an answer, a playground (--tune) or a grid (--compare)."""
+        if getattr(args, "fix", False):
+            from ._fix import NO_ERROR, fix_request
+
+            fix = fix_request(self.shell, prompt)
+            if fix is None:
+                print(NO_ERROR)
+                return
+            print(fix.header)
+            prompt = fix.prompt
         if not prompt.strip():
             raise UsageError(
                 "The cell is empty: write your prompt under the %%glm line, e.g.\n"
@@ -184,6 +219,15 @@ class GLMMagics(Magics):
             build_options(client.provider, options)  # one clear line before anything runs
         except GLMError as exc:
             raise UsageError(str(exc)) from None
+        context = self.context_from(args, args.model or self.model or client.model)
+        if context and (args.tune or args.compare):
+            raise UsageError(
+                "--context and --image do not work with --tune or --compare yet: use them apart."
+            )
+        if context.get("images"):
+            from ._context_flags import show_sent_images
+
+            show_sent_images(context["images"])
         if args.tune or args.compare:
             from ._bridge import run_interactive
 
@@ -221,7 +265,7 @@ class GLMMagics(Magics):
                 raise error  # an error not of ours: keep its traceback, as below
             return
         run = AnswerRun(
-            lambda: client.stream(messages, model=model, system=system, **options),
+            lambda: client.stream(messages, model=model, system=system, **context, **options),
             self.answer_view(client, model, plain_text=fmt == "text"),
             usage=self.usage,
             on_end=lambda ended: self.store_result(ended.result, args.out),
@@ -245,6 +289,13 @@ class GLMMagics(Magics):
                 print(f"The answer is not valid JSON ({exc}); the text is in _glm.text.")
         if error is not None and self.raise_errors:
             raise error
+
+    def context_from(self, args: Any, model: str | None) -> dict[str, Any]:
+        """``context=`` and ``images=`` for the stream, from --context NAMES and --image X; a name
+        that is not a variable, or a bad image, is a UsageError before sending."""
+        from ._context_flags import context_from
+
+        return context_from(args, self.user_ns, model)
 
     # -- what the line commands and the --tune / --compare bridge use ---------------------------
 

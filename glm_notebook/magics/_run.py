@@ -1,4 +1,4 @@
-"""One answer's lifecycle in the notebook: ``AnswerRun``, the view protocol, session usage totals.
+"""One answer's lifecycle in the notebook: ``AnswerRun`` and the view protocol (usage totals: ``_usage``).
 
 An AnswerRun owns one answer from request to result. It opens the stream itself, so a slow start
 (the offline model, up to a minute on first use) happens inside the run, shown and interruptible.
@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from .._endpoint import STARTING_MESSAGE
 from .._status import error_line, status_line
 from .._types import ChatResult, Notice, StreamEvent
+from ._usage import SessionUsage
 
 if TYPE_CHECKING:
     from .._async_client import AsyncChatStream
@@ -48,32 +47,6 @@ __all__ = [
 
 #: Events that mean the answer has begun: a notice in the status line gives way to "streaming…".
 _ANSWER_KINDS = frozenset({"text", "reasoning", "tool_call"})
-
-
-@dataclass
-class SessionUsage:
-    """Requests and tokens this session, per model (tokens only when the server reported them)."""
-
-    requests: int = 0
-    failed: int = 0
-    stopped: int = 0
-    by_model: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
-
-    def record(self, result: ChatResult, error: BaseException | None) -> None:
-        self.requests += 1
-        self.failed += error is not None
-        self.stopped += result.stopped
-        counts = self.by_model[result.model or "?"]
-        counts[0] += 1
-        if result.usage:
-            counts[1] += result.usage.prompt_tokens
-            counts[2] += result.usage.completion_tokens
-
-    def report(self) -> str:
-        lines = [f"{self.requests} requests this session ({self.failed} failed, {self.stopped} stopped)"]
-        for model, (n, prompt, completion) in self.by_model.items():
-            lines.append(f"  {model}: {n} requests, {prompt} prompt + {completion} completion tokens")
-        return "\n".join(lines)
 
 
 class StopButton(NamedTuple):

@@ -1,0 +1,300 @@
+"""Images for GLM's vision models: ``chat(..., images=[...])`` and ``%%glm --image x``.
+
+Each image becomes an ``image_url`` part, ``{"type": "image_url", "image_url": {"url": ...}}``:
+an https URL as given, anything local as a ``data:image/png;base64,...`` (or jpeg) URI. Accepted: a
+matplotlib Figure (saved as PNG), a PIL image, a numpy array (H×W gray, H×W×3 RGB or H×W×4 RGBA;
+uint8, bool, or floats in 0-1; encoded here with zlib, no Pillow needed), PNG or JPEG bytes, a
+path, an https URL, or a ready ``image_url`` part.
+
+Checked before sending, with the fix in each message (GLM_PROTOCOL.md): PNG or JPEG only, under
+5 MB and at most 6000×6000 px. A larger image is downscaled when Pillow is installed, and a note
+says so (the magic prints it, plain Python gets a UserWarning); without Pillow it is an error
+that says how to shrink it. A GLM model known to read text only, asked with an image, is an error
+naming a vision model (``glm-4.6v-flash``); other model names (OpenAI-compatible servers) are sent
+as asked. Pillow, numpy and matplotlib are never imported for an image that does not need them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._errors import InvalidOptionError
+
+__all__ = ["MAX_BYTES", "MAX_SIDE", "TEXT_ONLY_MODELS", "VISION_MODEL", "image_parts"]
+
+VISION_MODEL = "glm-4.6v-flash"  # reported free
+MAX_BYTES = 5 * 1024 * 1024
+MAX_SIDE = 6000
+MAX_IMAGES = 150  # GLM-4.6V and 5V; GLM-4.5V takes 50
+TEXT_ONLY_MODELS = frozenset(
+    {
+        "glm-5",
+        "glm-4.7",
+        "glm-4.7-flash",
+        "glm-4.7-flashx",
+        "glm-4.6",
+        "glm-4.5",
+        "glm-4.5-air",
+        "glm-4.5-flash",
+        "glm-4-plus",
+        "glm-4-air",
+        "glm-4-flash",
+        "glm-4-long",
+    }
+)
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+_KINDS = (
+    "a matplotlib Figure, a PIL image, a numpy array (H×W, H×W×3 or H×W×4), PNG or JPEG bytes, "
+    "a file path or an https URL"
+)
+
+
+def image_parts(images: Sequence[Any], *, model: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ``image_url`` parts for ``images`` and notes on what was changed (downscaling)."""
+    images = list(images)
+    if not images:
+        return [], []
+    if model and model.lower() in TEXT_ONLY_MODELS:
+        raise InvalidOptionError(
+            f"{model} reads text only: for images use a vision model, e.g. model={VISION_MODEL!r} "
+            f"(%%glm --model {VISION_MODEL})."
+        )
+    limit = 50 if model and model.lower().startswith("glm-4.5v") else MAX_IMAGES
+    if len(images) > limit:
+        raise InvalidOptionError(
+            f"{len(images)} images: {model or 'GLM'} takes at most {limit} in one message."
+        )
+    parts, notes = [], []
+    for number, image in enumerate(images, 1):
+        part, note = _part(image, number)
+        parts.append(part)
+        if note:
+            notes.append(note)
+    return parts, notes
+
+
+def _url_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _part(image: Any, number: int) -> tuple[dict[str, Any], str | None]:
+    label = f"image {number}"
+    if isinstance(image, dict):
+        url = (image.get("image_url") or {}).get("url") if image.get("type") == "image_url" else None
+        if not isinstance(url, str):
+            raise InvalidOptionError(
+                f"{label}: a dict must be an image_url part, {{'type': 'image_url', ...}}."
+            )
+        return image, None
+    if isinstance(image, str) and image.startswith(("https://", "data:image/")):
+        return _url_part(image), None
+    if isinstance(image, str) and image.startswith("http://"):
+        raise InvalidOptionError(
+            f"{label}: {image!r} is plain http: give an https URL, or download it and pass the path."
+        )
+    data = _encoded(image, label)
+    data, note = _within_limits(data, label)
+    mime = "image/png" if data.startswith(_PNG) else "image/jpeg"
+    return _url_part(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"), note
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.partition(".")[0]
+
+
+def _encoded(image: Any, label: str) -> bytes:
+    """PNG or JPEG bytes for one local image (format checked)."""
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise InvalidOptionError(
+                f"{label}: no file {str(path)!r}; give a path to a PNG or JPEG file, or an https URL."
+            )
+        data = path.read_bytes()
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+    elif _module(image) == "matplotlib" and hasattr(image, "savefig"):
+        buffer = io.BytesIO()
+        image.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        data = buffer.getvalue()
+    elif _module(image) == "matplotlib" and hasattr(getattr(image, "figure", None), "savefig"):
+        return _encoded(image.figure, label)  # an Axes: its figure
+    elif _module(image) == "PIL" and hasattr(image, "save"):
+        data = _from_pil(image)
+    elif _module(image) == "numpy" and hasattr(image, "shape"):
+        data = png_from_array(image, label)
+    else:
+        raise InvalidOptionError(f"{label}: a {type(image).__name__} is not an image; give {_KINDS}.")
+    _format(data, label)
+    return data
+
+
+def _from_pil(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    if image.format == "JPEG" and image.mode in ("RGB", "L"):
+        image.save(buffer, format="JPEG", quality=90)
+    else:
+        if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
+            image = image.convert("RGBA" if "A" in image.mode else "RGB")
+        image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_from_array(array: Any, label: str = "image") -> bytes:
+    """A PNG from an H×W, H×W×1, H×W×3 or H×W×4 array (uint8, bool, or floats in 0-1)."""
+    import numpy as np  # already imported: ``array`` is a numpy array
+
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or 0 in a.shape:
+        raise InvalidOptionError(
+            f"{label}: an array of shape {a.shape} is not an image; give H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA)."
+        )
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise InvalidOptionError(
+                f"{label}: float pixel values must be within 0-1 (no NaN); scale the array first."
+            )
+        a = np.round(a * 255).astype(np.uint8)
+    elif a.dtype.kind in "iu":
+        if a.min() < 0 or a.max() > 255:
+            raise InvalidOptionError(
+                f"{label}: integer pixel values must be within 0-255; scale the array first."
+            )
+        a = a.astype(np.uint8)
+    else:
+        raise InvalidOptionError(
+            f"{label}: pixels of dtype {a.dtype} are not an image; use uint8 or floats in 0-1."
+        )
+    height, width = a.shape[:2]
+    color = {2: 0, 3: 2, 4: 6}[a.ndim if a.ndim == 2 else a.shape[2]]
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), a.reshape(height, -1)], axis=1)  # filter 0
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return (
+        _PNG + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b"")
+    )
+
+
+def _format(data: bytes, label: str) -> str:
+    if data.startswith(_PNG):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    kind = next((name for magic, name in _OTHER_FORMATS if data.startswith(magic)), "not an image")
+    raise InvalidOptionError(
+        f"{label} is {kind}: GLM takes PNG or JPEG only; convert it first, e.g. with Pillow: "
+        "PIL.Image.open(path).save('image.png')."
+    )
+
+
+_OTHER_FORMATS = (
+    (b"GIF8", "GIF"),
+    (b"RIFF", "WebP"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from a PNG or JPEG header; None when the header cannot be read."""
+    if data.startswith(_PNG) and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:
+            i += 1 if marker == 0xFF else 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
+def _within_limits(data: bytes, label: str) -> tuple[bytes, str | None]:
+    size = image_size(data)
+    too_big = len(data) >= MAX_BYTES
+    too_wide = size is not None and max(size) > MAX_SIDE
+    if not (too_big or too_wide):
+        return data, None
+    what = f"{size[0]}x{size[1]} px, " if size else ""
+    what += f"{len(data) / 1e6:.1f} MB"
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InvalidOptionError(
+            f"{label} is {what}: GLM takes under 5 MB and at most {MAX_SIDE}x{MAX_SIDE} px. Make it "
+            "smaller (fewer pixels, or JPEG), or pip install pillow and glm_notebook downscales it."
+        ) from None
+    return _downscale(Image, data, label, what)
+
+
+def _downscale(Image: Any, data: bytes, label: str, what: str) -> tuple[bytes, str]:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    jpeg = data.startswith(b"\xff\xd8\xff")
+    scale = min(1.0, MAX_SIDE / max(image.size))
+    for _ in range(12):
+        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+        small = image.resize(size, Image.LANCZOS) if size != image.size else image
+        buffer = io.BytesIO()
+        if jpeg:
+            small.save(buffer, format="JPEG", quality=85)
+        else:
+            small.save(buffer, format="PNG", optimize=True)
+        out = buffer.getvalue()
+        if len(out) < MAX_BYTES:
+            note = (
+                f"{label} was downscaled from {what} to {size[0]}x{size[1]} px, {len(out) / 1e6:.1f} MB "
+                f"(with Pillow) to fit GLM's limits (under 5 MB, at most {MAX_SIDE}x{MAX_SIDE} px)."
+            )
+            return out, note
+        scale *= 0.7
+    raise InvalidOptionError(f"{label} is {what} and stays over 5 MB when downscaled: save it as JPEG first.")
+
+
+THUMBNAIL_SIDE = 160
+
+
+def describe_part(part: dict[str, Any], number: int) -> tuple[str, bytes | None]:
+    """A line saying what was sent as image ``number``, and a small PNG of it (None for a URL, or
+    when Pillow is not installed: a thumbnail needs resampling)."""
+    url = part["image_url"]["url"]
+    if not url.startswith("data:"):
+        return f"image {number}: {url}", None
+    data = base64.b64decode(url.split(",", 1)[1])
+    size = image_size(data)
+    kind = "PNG" if data.startswith(_PNG) else "JPEG"
+    pixels = f"{size[0]}x{size[1]} px " if size else ""
+    line = f"image {number}: {pixels}{kind}, {len(data) / 1024:,.0f} KB"
+    try:
+        from PIL import Image
+    except ImportError:
+        return line, None
+    image: Any = Image.open(io.BytesIO(data))
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return line, buffer.getvalue()
