@@ -200,7 +200,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
             raise_tool_errors=raise_tool_errors,
             options=options,
         )
-        return self._tool_stream(loop, model, approver)
+        return self.loop_stream(loop, model, approver)
 
     async def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
@@ -214,16 +214,17 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
         """One request's stream, ``options`` as payload fields (a tool loop's turns use it too)."""
         return AsyncChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-    def _tool_stream(
+    def loop_stream(
         self, loop: ToolLoop, model: str | None, approver: Approver | None
     ) -> AsyncToolChatStream:
+        """The streamed tool loop over ``loop`` (from ``tool_loop``): what ``stream(..., tools=)`` returns."""
         from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
         from ._tool_stream import AsyncToolChatStream
 
         return AsyncToolChatStream(self, loop, model, approver or ask_in_terminal)
 
     async def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ChatResult:
-        async with self._tool_stream(loop, model, approver) as turns:
+        async with self.loop_stream(loop, model, approver) as turns:
             return await turns.until_done()
 
     async def models(self) -> list[str]:

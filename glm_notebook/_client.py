@@ -186,7 +186,7 @@ class GLMClient(ClientBase[ChatResult]):
             raise_tool_errors=raise_tool_errors,
             options=options,
         )
-        return self._tool_stream(loop, model, approver)
+        return self.loop_stream(loop, model, approver)
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
@@ -200,14 +200,15 @@ class GLMClient(ClientBase[ChatResult]):
         """One request's stream, ``options`` as payload fields (a tool loop's turns use it too)."""
         return ChatStream(self.exchange(prompt, model=model, system=system, options=options), self.http)
 
-    def _tool_stream(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ToolChatStream:
+    def loop_stream(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ToolChatStream:
+        """The streamed tool loop over ``loop`` (from ``tool_loop``): what ``stream(..., tools=)`` returns."""
         from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
         from ._tool_stream import ToolChatStream
 
         return ToolChatStream(self, loop, model, approver or ask_in_terminal)
 
     def _run_tools(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ChatResult:
-        with self._tool_stream(loop, model, approver) as turns:
+        with self.loop_stream(loop, model, approver) as turns:
             return turns.until_done()
 
     def models(self) -> list[str]:

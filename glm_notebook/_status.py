@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import weakref
 
-from ._types import ChatResult
+from ._types import ChatResult, ToolCall
 
-__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line"]
+__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", "tool_line"]
 
 #: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
@@ -102,6 +102,10 @@ def status_line(
         parts.append(format_cost(cost))
     if result.tool_calls:
         calls = len(result.tool_calls)
+        # A tool turn is one assistant message that asked for tools (the loop's transcript).
+        turns = sum(1 for m in result.messages if m.get("role") == "assistant" and m.get("tool_calls"))
+        if turns:
+            parts.append(f"{turns} tool turn" + ("" if turns == 1 else "s"))
         parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))
     if result.stopped:
         parts.append("stopped")
@@ -110,3 +114,17 @@ def status_line(
     elif error is None and result.error is None and not result.complete and (result.text or result.reasoning):
         parts.append("incomplete")
     return " · ".join(parts)
+
+
+def tool_line(call: ToolCall, width: int = 120) -> str:
+    """One finished tool call on one line: ``tool get_weather({"city": "Paris"}) → {...} · 0.01 s``."""
+
+    def short(text: str, room: int) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= room else text[: room - 1] + "…"
+
+    head = f"tool {call.name or '?'}({short(call.arguments, width // 2)})"
+    if call.error:
+        return f"{head} → {short(call.error, width // 2)}"
+    tail = f" · {call.duration_s:.2f} s" if call.duration_s is not None else ""
+    return f"{head} → {short(call.output or '', width // 2)}{tail}"

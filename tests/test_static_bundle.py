@@ -142,7 +142,11 @@ def test_stopped_offline_and_tool_calls() -> None:
     )
     markdown = static_bundle(result, offline=True)["text/markdown"]
     assert "*offline model · 1 token · 1 tool call · stopped*" in markdown
-    assert 'get_weather({"city": "Paris"})' in markdown
+    # a call that never ran (stopped first) is kept, collapsed, with its arguments
+    assert (
+        '<details><summary>Tool call: get_weather · not run</summary>\n\n```json\n{"city": "Paris"}\n```'
+        in markdown
+    )
 
 
 def test_model_name_with_markdown_characters_is_escaped() -> None:

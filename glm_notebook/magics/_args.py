@@ -143,6 +143,21 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             "dict in your namespace); the validated object is in _glm.parsed.",
         ),
         argument(
+            "--tools",
+            default=None,
+            metavar="NAMES",
+            help="let the model call these functions of yours, e.g. --tools get_weather,search_docs; "
+            "each call shows in the answer (glm.tool(f, approve=True) asks first).",
+        ),
+        argument(
+            "--max-tool-turns",
+            type=_number("int"),
+            default=None,
+            metavar="N",
+            help="with --tools: at most N turns of tool calls (default 10).",
+        ),
+        argument("--web-search", action="store_true", help="let GLM search the web (its built-in tool)."),
+        argument(
             "--out",
             "-o",
             default=None,

@@ -8,13 +8,22 @@ panel): finishing it leaves it in place for the container to replace or close.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._status import notice_line
 from .._types import ChatResult, StreamEvent
 from ..widgets import StreamView, static_bundle
 from ._run import StopButton
+
+if TYPE_CHECKING:
+    from .._types import ToolCall
+
+#: Seconds between tool-block updates while arguments stream (state changes are sent at once).
+_TOOL_UPDATE_S = 0.2
+_PREVIEW = 2000  # characters of arguments / result kept in a block
 
 __all__ = ["LiveView"]
 
@@ -30,6 +39,14 @@ class LiveView:
         self.plain_text = plain_text
         self._result: ChatResult | None = None
         self._named = bool(view.model_name)
+        self._calls: dict[int, ToolCall] = {}  # by id(): a call object lives through the loop
+        self._states: dict[int, str] = {}
+        self._tools_sent = 0.0
+        self._answers: dict[str, bool] = {}
+        self._answered = threading.Condition()
+        self._stopping = False
+        view.on_approval(self._on_approval)
+        view.on_stop(self._stop_asking)
         view.show_stop_button = stop.show
         view.auto_stop_button = stop.on_greeting
 
@@ -59,7 +76,74 @@ class LiveView:
     def feed(self, event: StreamEvent) -> None:
         if not self._named:
             self._name_model()  # the offline model's name is known once its server has started
-        self.view.feed(event)
+        kind = event.kind
+        if kind == "tool_call" and event.tool_call is not None:
+            new = id(event.tool_call) not in self._calls
+            self._calls[id(event.tool_call)] = event.tool_call
+            self._states.setdefault(id(event.tool_call), "streaming")
+            self._send_tools(force=new)
+        elif kind == "tool_result" and event.tool_call is not None:
+            call = event.tool_call
+            self._calls[id(call)] = call
+            denied = call.error == "denied by the user"
+            self._states[id(call)] = "denied" if denied else ("failed" if call.error else "done")
+            self._send_tools(force=True)
+        elif kind == "finish" and event.finish_reason == "tool_calls":
+            for key, state in self._states.items():
+                if state == "streaming":
+                    self._states[key] = "running"
+            self._send_tools(force=True)
+        else:
+            self.view.feed(event)
+
+    # -- tool calls -------------------------------------------------------------------------------
+
+    def approve(self, call: ToolCall) -> bool:
+        """The approver of a ``--tools`` run: Approve / Deny in the call's block when a click is
+        known to reach the kernel while the cell runs (the Stop button's proof), else ``input()``."""
+        if not self.view.show_stop_button:
+            from .._tool_loop import ask_in_terminal
+
+            return ask_in_terminal(call)
+        key = call.id or f"call_{id(call)}"
+        self._calls[id(call)] = call
+        self._states[id(call)] = "asking"
+        self._send_tools(force=True)
+        with self._answered:
+            while key not in self._answers and not self._stopping:
+                self._answered.wait(timeout=0.2)  # short waits: a kernel interrupt gets through
+        ok = self._answers.pop(key, False)  # Stop while asking: denied
+        self._states[id(call)] = "running" if ok else "denied"
+        self._send_tools(force=True)
+        return ok
+
+    def _stop_asking(self) -> None:
+        with self._answered:
+            self._stopping = True
+            self._answered.notify_all()
+
+    def _on_approval(self, call_id: str, ok: bool) -> None:
+        with self._answered:
+            self._answers[call_id] = ok
+            self._answered.notify_all()
+
+    def _send_tools(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._tools_sent < _TOOL_UPDATE_S:
+            return
+        self._tools_sent = now
+        self.view.set_tool_calls([self._block(c) for c in self._calls.values()])
+
+    def _block(self, call: ToolCall) -> dict[str, Any]:
+        return {
+            "id": call.id or f"call_{id(call)}",
+            "name": call.name,
+            "arguments": call.arguments[:_PREVIEW],
+            "state": self._states.get(id(call), "streaming"),
+            "output": (call.output or "")[:_PREVIEW],
+            "error": call.error or "",
+            "duration_s": call.duration_s,
+        }
 
     def _name_model(self) -> None:
         model = self._result.model if self._result is not None else None
@@ -69,6 +153,8 @@ class LiveView:
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         try:
+            if self._calls:
+                self._send_tools(force=True)
             self.view.finish(result, error)
             if self.handle is not None:
                 bundle = static_bundle(result, error, offline=self.view.offline)

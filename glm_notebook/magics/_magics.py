@@ -23,6 +23,7 @@ from ._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_butto
 
 if TYPE_CHECKING:
     from .._client import GLMClient
+    from .._types import ChatResult
     from ._run import AnswerView
 
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
@@ -220,6 +221,11 @@ class GLMMagics(Magics):
         except GLMError as exc:
             raise UsageError(str(exc)) from None
         context = self.context_from(args, args.model or self.model or client.model)
+        from ._tool_flags import tools_from
+
+        tools = tools_from(args, self.user_ns)
+        if tools and (args.tune or args.compare):
+            raise UsageError("--tools and --web-search work with one answer: drop --tune / --compare.")
         if context and (args.tune or args.compare):
             raise UsageError(
                 "--context and --image do not work with --tune or --compare yet: use them apart."
@@ -245,6 +251,23 @@ class GLMMagics(Magics):
             if args.new:
                 conversation.clear()
             messages = conversation.messages(prompt, replacing=cell_id)
+        if tools:
+            answer, error = self.run_tools(
+                client,
+                messages,
+                tools,
+                args,
+                model=model,
+                system=system,
+                schema=schema,
+                options={**context, **options},
+                plain_text=fmt == "text",
+            )
+            if conversation is not None and error is None and not answer.stopped:
+                conversation.record(prompt, answer.text, key=cell_id)
+            if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
+                raise error
+            return
         if schema is not None:
             from ._schema import run_structured
 
@@ -289,6 +312,47 @@ class GLMMagics(Magics):
                 print(f"The answer is not valid JSON ({exc}); the text is in _glm.text.")
         if error is not None and self.raise_errors:
             raise error
+
+    def run_tools(
+        self,
+        client: GLMClient,
+        messages: Any,
+        tools: list[Any],
+        args: Any,
+        *,
+        model: str | None,
+        system: str | None,
+        schema: Any,
+        options: dict[str, Any],
+        plain_text: bool,
+    ) -> tuple[ChatResult, BaseException | None]:
+        """``--tools`` / ``--web-search``: the client's streamed tool loop in one view; every call
+        shows as it happens, approvals in the view (``_tool_flags``); ``_glm`` holds the record."""
+        try:
+            loop = client.tool_loop(
+                messages,
+                model=model,
+                system=system,
+                tools=tools,
+                tool_choice=None,
+                max_tool_turns=args.max_tool_turns if args.max_tool_turns is not None else 10,
+                raise_tool_errors=False,
+                options=options,
+                schema=schema,
+            )
+        except GLMError as exc:
+            raise UsageError(str(exc)) from None
+        view = self.answer_view(client, model, plain_text=plain_text)
+        approver = getattr(view, "approve", None)
+        run = AnswerRun(
+            lambda: client.loop_stream(loop, model, approver),
+            view,
+            usage=self.usage,
+            on_end=lambda ended: self.store_result(ended.result, args.out),
+            starting=needs_start(client),
+        )
+        result = run.run()  # a kernel interrupt re-raises here, after _glm holds the transcript so far
+        return result, run.error
 
     def context_from(self, args: Any, model: str | None) -> dict[str, Any]:
         """``context=`` and ``images=`` for the stream, from --context NAMES and --image X; a name

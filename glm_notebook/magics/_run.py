@@ -28,13 +28,17 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from .._endpoint import STARTING_MESSAGE
-from .._status import error_line, status_line
+from .._status import error_line, status_line, tool_line
 from .._types import ChatResult, Notice, StreamEvent
 from ._usage import SessionUsage
 
 if TYPE_CHECKING:
     from .._async_client import AsyncChatStream
     from .._client import ChatStream
+    from .._tool_stream import ToolChatStream
+
+    #: What an AnswerRun streams: one request, or a tool loop's turns (``client.stream(tools=)``).
+    AnyStream = ChatStream | AsyncChatStream | ToolChatStream
 
 __all__ = [
     "AnswerRun",
@@ -114,7 +118,7 @@ class AnswerRun:
 
     def __init__(
         self,
-        open_stream: Callable[[], ChatStream | AsyncChatStream],
+        open_stream: Callable[[], AnyStream],
         view: AnswerView | None = None,
         *,
         usage: SessionUsage | None = None,
@@ -124,7 +128,7 @@ class AnswerRun:
         self.usage = usage
         self.result = ChatResult()
         self.error: BaseException | None = None
-        self.stream: ChatStream | AsyncChatStream | None = None
+        self.stream: AnyStream | None = None
         self.notices: list[str] = []
         self.done = threading.Event()
         self._open_stream = open_stream
@@ -169,7 +173,7 @@ class AnswerRun:
         ended (view, usage, ``on_end``) and KeyboardInterrupt is raised again."""
         interrupted = False
         try:
-            stream = cast("ChatStream | None", self._open())
+            stream = cast("ChatStream | ToolChatStream | None", self._open())
             if stream is not None:
                 with stream:
                     for event in stream:
@@ -217,6 +221,8 @@ class AnswerRun:
                 return
             self._ended = True
             stop_requested = self._stop_requested
+            if self.stream is not None:
+                self.result = self.stream.result  # a tool loop's: every turn, not the first one
         result = self.result
         self._settle(stop_requested)
         try:
@@ -243,7 +249,7 @@ class AnswerRun:
         if isinstance(self.error, Exception) and result.error is None:
             result.error = self.error  # _glm.error tells what went wrong, also before the first byte
 
-    def _open(self) -> ChatStream | AsyncChatStream | None:
+    def _open(self) -> AnyStream | None:
         with self._lock:
             if self._stop_requested:
                 return None
@@ -317,6 +323,10 @@ class TerminalView:
                 self._write("\n[/thinking]\n")
                 self._in_reasoning = False
             self._write(event.text)
+        elif event.kind == "tool_result" and event.tool_call is not None:
+            self._write(("\n" if self._mid_line else "") + f"[{tool_line(event.tool_call)}]\n")
+            self._mid_line = False
+            return
         else:
             return
         self._mid_line = bool(event.text) and not event.text.endswith("\n")

@@ -17,7 +17,8 @@ enabled, so ``neutralize_markdown`` rewrites it before it is saved:
 
 The result is then parsed again with markdown-it-py in its most permissive mode (``html=True``, every
 link scheme accepted). If any raw HTML or dangerous link is still found there, the text falls back to
-a plain fenced block. The ``<details>`` wrapper this module adds around the reasoning and the ``<sub>``
+a plain fenced block. The ``<details>`` wrappers this module adds around the reasoning and around
+each tool call (its summary HTML-escaped, its arguments and result fenced) and the ``<sub>``
 around the status line are the only raw HTML in the bundle.
 """
 
@@ -229,9 +230,32 @@ def _escape_inline(text: str) -> str:
     return re.sub(r"([\\`*_\[\]<>#!|~&])", r"\\\1", text)
 
 
+_TOOL_PREVIEW = 2000  # characters of a call's arguments and of its result kept in the saved copy
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TOOL_PREVIEW else text[:_TOOL_PREVIEW] + f"\n… ({len(text):,} characters)"
+
+
 def _tool_calls_block(result: ChatResult) -> str:
-    lines = [f"{call.name or 'tool'}({call.arguments})" for call in result.tool_calls]
-    return "**Tool calls:**\n\n" + _fence("\n".join(lines), "text")
+    """Each call as a collapsed ``<details>``: name, time or what went wrong in the summary (HTML-
+    escaped: the name comes from the model), arguments and result as fenced code inside."""
+    blocks = []
+    for call in result.tool_calls:
+        if call.error:
+            outcome = "denied" if call.error == "denied by the user" else "failed"
+        elif call.output is None:
+            outcome = "not run"
+        else:
+            outcome = f"{call.duration_s:.2f} s" if call.duration_s is not None else "done"
+        summary = html.escape(f"Tool call: {call.name or '?'} · {outcome}", quote=False)
+        body = [_fence(_clip(call.arguments or "{}"), "json")]
+        if call.error:
+            body.append(_fence(_clip(call.error), "text"))
+        elif call.output is not None:
+            body.append(_fence(_clip(call.output), "text"))
+        blocks.append(f"<details><summary>{summary}</summary>\n\n" + "\n\n".join(body) + "\n\n</details>")
+    return "\n\n".join(blocks)
 
 
 def static_bundle(

@@ -28,7 +28,8 @@ when ``finish()`` is given a result that does not extend what was fed.
 Browser to kernel: ``{"type": "hello"}`` (when a view is rendered, then every 0.4 s until the
 Stop button is on or the answer ends: a fresh kernel's first greeting can leave before JupyterLab
 has made its widget subshell, and then waits behind the cell),
-``{"type": "stop"}`` (the Stop button; calls the ``on_stop`` callbacks) and ``{"type": "resync"}``
+``{"type": "stop"}`` (the Stop button; calls the ``on_stop`` callbacks), ``{"type": "approve",
+"id": "call_1", "ok": true}`` (a tool block's Approve / Deny; calls ``on_approval``) and ``{"type": "resync"}``
 (a gap or a length mismatch was seen; answered with one ``full`` message, at most three times per
 view). While the cell runs the kernel's main thread is busy, so these arrive in time only on an
 ipykernel 7 subshell (JupyterLab 4.4+ sends widget messages on one; this view makes ipykernel
@@ -105,6 +106,11 @@ class StreamView(anywidget.AnyWidget):
         help="Turn show_stop_button on when the browser's greeting reaches the kernel while the answer "
         "streams (proof that a Stop click would too) and an on_stop callback is registered.",
     )
+    tool_calls = traitlets.List(
+        traitlets.Dict(),
+        help="The tool calls so far, for their blocks: {id, name, arguments, state, output, error, "
+        "duration_s}; state is streaming, running, asking, done, failed or denied (set_tool_calls).",
+    ).tag(sync=True)
     _stream_id = traitlets.Unicode("", help="Ties the browser's per-model state to its views.").tag(sync=True)
     _code_version = traitlets.Unicode(
         _CODE_VERSION, help="Which view code the loader waits for (a page imports each version once)."
@@ -137,6 +143,7 @@ class StreamView(anywidget.AnyWidget):
         self._finished = False
         self._timer: threading.Thread | None = None
         self._stop_callbacks: list[Callable[[], Any]] = []
+        self._approval_callbacks: list[Callable[[str, bool], Any]] = []
         self._resyncs_left = _MAX_RESYNCS
         self._end: dict[str, int] | None = None
         kwargs.setdefault("layout", _shared_layout())
@@ -173,7 +180,8 @@ class StreamView(anywidget.AnyWidget):
             self.append_text(event.text)
         elif event.kind == "reasoning":
             self.append_reasoning(event.text)
-        # tool_call, usage and finish events show up in finish()'s status line and static bundle.
+        # tool events: LiveView keeps the blocks (set_tool_calls); usage and finish show up in
+        # finish()'s status line and the static bundle.
 
     def append_text(self, text: str) -> None:
         """Buffer a piece of the answer; flush if the last flush is at least flush_interval old."""
@@ -220,6 +228,18 @@ class StreamView(anywidget.AnyWidget):
         timer = self._timer
         if timer is not None and timer is not threading.current_thread():
             timer.join(timeout=1.0)
+
+    def set_tool_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Show these tool-call blocks (a synced trait: the caller sends it at state changes and
+        at most a few times a second while arguments stream)."""
+        with self._lock:
+            self.tool_calls = calls
+
+    def on_approval(self, callback: Callable[[str, bool], Any]) -> None:
+        """Register ``callback(call_id, approved)`` for the Approve / Deny buttons of a block in
+        state "asking" (runs on the widget subshell's thread, like Stop)."""
+        with self._lock:
+            self._approval_callbacks.append(callback)
 
     def on_stop(self, callback: Callable[[], Any]) -> None:
         """Register ``callback()`` to run when the user clicks Stop (possibly on another thread)."""
@@ -332,6 +352,14 @@ class StreamView(anywidget.AnyWidget):
                     callback()
                 except Exception:  # a broken callback must not break the widget's comm
                     _log.exception("glm_notebook: a Stop callback failed")
+        elif kind == "approve" and isinstance(content.get("id"), str):
+            with self._lock:
+                approvals = list(self._approval_callbacks)
+            for approval in approvals:
+                try:
+                    approval(content["id"], content.get("ok") is True)
+                except Exception:
+                    _log.exception("glm_notebook: an approval callback failed")
         elif kind == "resync":
             with self._lock:
                 if self._resyncs_left <= 0:
