@@ -145,3 +145,38 @@ def test_a_hostile_tool_name_or_output_stays_text_in_the_saved_copy():
     # the output sits in a fence longer than any backtick run inside, so it cannot close the block
     assert '````json\n{"a": "```"}\n````' in md
     assert "```text\n</details><script>alert(2)</script>\n```" in md
+
+
+def test_live_view_approve_waits_for_the_click_and_stop_denies():
+    import threading
+
+    from glm_notebook._types import StreamEvent, ToolCall
+    from glm_notebook.magics._live import LiveView
+    from glm_notebook.magics._run import StopButton
+    from glm_notebook.widgets import StreamView
+
+    view = StreamView(model_name="glm-4.7-flash", background_flush=False)
+    live = LiveView(view, stop=StopButton(True, False))  # clicks proven to reach the kernel
+    call = ToolCall(index=0, id="c1", name="delete_rows", arguments='{"n": 3}')
+    live.feed(StreamEvent("tool_call", text='{"n": 3}', tool_call=call))
+    assert [b["state"] for b in view.tool_calls] == ["streaming"]
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(live.approve(call)))
+    asking.start()
+    for _ in range(100):
+        if view.tool_calls and view.tool_calls[0]["state"] == "asking":
+            break
+        threading.Event().wait(0.01)
+    assert view.tool_calls[0]["state"] == "asking" and not answers  # it waits for the user
+    view._on_front_end_msg(view, {"type": "approve", "id": "c1", "ok": True}, [])  # the Approve click
+    asking.join(2)
+    assert answers == [True] and view.tool_calls[0]["state"] == "running"
+
+    second = ToolCall(index=1, id="c2", name="delete_rows", arguments="{}")
+    asking = threading.Thread(target=lambda: answers.append(live.approve(second)))
+    asking.start()
+    threading.Event().wait(0.1)
+    view._on_front_end_msg(view, {"type": "stop"}, [])  # Stop while asking: denied, nothing waits
+    asking.join(2)
+    assert answers == [True, False]
+    view.close()

@@ -68,6 +68,62 @@ export class StreamState {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tool calls (the synced `tool_calls` trait): one collapsible block each, text only
+
+const TOOL_STATES = {
+  streaming: "…", running: "running…", asking: "waiting for your approval", done: "", failed: "failed",
+  denied: "denied",
+};
+
+/** Keep one <details> per call id in `box`, updated in place (its open/closed state survives). */
+export function renderToolCalls(box, calls, doc, send) {
+  const known = new Map([...box.children].map((node) => [node.dataset.id, node]));
+  const wanted = [];
+  for (const call of Array.isArray(calls) ? calls : []) {
+    if (!call || typeof call.id !== "string") continue;
+    let block = known.get(call.id);
+    if (!block) {
+      block = element(doc, "details", "glm-tool");
+      block.dataset.id = call.id;
+      const summary = element(doc, "summary", "glm-tool-summary");
+      const args = element(doc, "pre", "glm-tool-args");
+      const out = element(doc, "pre", "glm-tool-output");
+      const ask = element(doc, "div", "glm-tool-ask");
+      const approve = element(doc, "button", "glm-approve", "Approve");
+      const deny = element(doc, "button", "glm-deny", "Deny");
+      for (const [button, ok] of [[approve, true], [deny, false]]) {
+        button.type = "button";
+        button.addEventListener("click", () => {
+          approve.disabled = deny.disabled = true;
+          send({ type: "approve", id: call.id, ok });
+        });
+      }
+      ask.append(approve, deny);
+      block.append(summary, ask, args, out);
+    }
+    const state = typeof call.state === "string" ? call.state : "streaming";
+    const seconds = typeof call.duration_s === "number" ? ` · ${call.duration_s.toFixed(2)} s` : "";
+    const label = TOOL_STATES[state] ?? state;
+    block.className = `glm-tool glm-tool-${state}`;
+    block.querySelector(".glm-tool-summary").textContent =
+      `Tool call: ${call.name || "?"}${label ? ` · ${label}` : ""}${seconds}`;
+    block.querySelector(".glm-tool-args").textContent = call.arguments || "";
+    const out = block.querySelector(".glm-tool-output");
+    out.textContent = call.error || call.output || "";
+    out.hidden = !out.textContent;
+    const ask = block.querySelector(".glm-tool-ask");
+    ask.hidden = state !== "asking";
+    if (state === "asking") {
+      block.open = true; // the question must be seen
+      for (const button of ask.children) button.disabled = false;
+    }
+    wanted.push(block);
+  }
+  box.replaceChildren(...wanted);
+  box.hidden = wanted.length === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // One view
 
 function element(doc, tag, className, text) {
@@ -104,6 +160,7 @@ function mountView(model, el, state) {
   const summary = element(doc, "summary", "", "Thinking");
   const reasoning = element(doc, "div", "glm-md glm-reasoning jp-RenderedHTMLCommon");
   thinking.append(summary, reasoning);
+  const tools = element(doc, "div", "glm-tools");
   const answer = element(doc, "div", "glm-md glm-answer jp-RenderedHTMLCommon");
   const error = element(doc, "div", "glm-error");
   error.setAttribute("role", "alert");
@@ -115,11 +172,12 @@ function mountView(model, el, state) {
   const hint = element(doc, "span", "glm-hint", "interrupt the kernel (■) to stop");
   const notice = element(doc, "div", "glm-notice");
   footer.append(status, stop, hint);
-  root.append(title, thinking, answer, error, notice, footer);
+  root.append(title, thinking, tools, answer, error, notice, footer);
   el.replaceChildren(root);
 
   const answerMarkdown = new IncrementalMarkdown(answer, doc);
   const reasoningMarkdown = new IncrementalMarkdown(reasoning, doc);
+  let shownCalls = null;
   let scheduled = false;
   let notBefore = 0;
   let disposed = false;
@@ -155,6 +213,11 @@ function mountView(model, el, state) {
     if (disposed) return;
     const started = now();
     answerMarkdown.update(state.text);
+    const calls = model.get("tool_calls");
+    if (calls !== shownCalls) {
+      renderToolCalls(tools, calls, doc, (msg) => model.send(msg));
+      shownCalls = calls;
+    }
     // Collapsed thinking is rendered only when someone opens it.
     if (thinking.open) reasoningMarkdown.update(state.reasoning);
     updateChrome();
@@ -179,7 +242,7 @@ function mountView(model, el, state) {
   thinking.addEventListener("toggle", onToggle);
   stop.addEventListener("click", onClick);
   state.listeners.add(schedule);
-  for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
+  for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button", "tool_calls"]) {
     model.on(`change:${name}`, schedule);
   }
   renderNow();
@@ -202,7 +265,7 @@ function mountView(model, el, state) {
     state.listeners.delete(schedule);
     thinking.removeEventListener("toggle", onToggle);
     stop.removeEventListener("click", onClick);
-    for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
+    for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button", "tool_calls"]) {
       model.off(`change:${name}`, schedule);
     }
   };

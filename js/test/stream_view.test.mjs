@@ -369,3 +369,37 @@ test("math passes through as written; code blocks keep their language class", ()
   assert.equal(box.querySelector("pre code").className, "language-python");
   assert.equal(box.innerHTML, wholeHtml(text));
 });
+
+test("tool calls show as blocks of text; Approve / Deny reach the kernel", async () => {
+  const { model, el, cleanup } = await mount({ tool_calls: [] });
+  assert.equal(el.querySelector(".glm-tools").hidden, true);
+  model.set("tool_calls", [
+    { id: "c1", name: "<img src=x onerror=alert(1)>", arguments: '{"city": "Pa', state: "streaming" },
+  ]);
+  await frames();
+  const block = el.querySelector(".glm-tool");
+  assert.equal(el.querySelectorAll(".glm-tool img").length, 0);
+  assert.match(block.querySelector("summary").textContent, /^Tool call: <img src=x onerror=alert\(1\)> · …/);
+  block.open = true; // the user opens it while the arguments stream
+  model.set("tool_calls", [
+    { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "asking" },
+  ]);
+  await frames();
+  assert.equal(el.querySelector(".glm-tool"), block, "the block is updated in place");
+  assert.equal(block.open, true);
+  assert.equal(block.querySelector(".glm-tool-ask").hidden, false);
+  block.querySelector(".glm-deny").click();
+  assert.deepEqual(model.sent.at(-1), { type: "approve", id: "c1", ok: false });
+  model.set("tool_calls", [
+    { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "denied", error: "denied by the user" },
+    { id: "c2", name: "get_weather", arguments: "{}", state: "done", output: "</pre><script>x</script>", duration_s: 0.012 },
+  ]);
+  await frames();
+  const [first, second] = el.querySelectorAll(".glm-tool");
+  assert.equal(first.querySelector(".glm-tool-ask").hidden, true);
+  assert.equal(first.querySelector(".glm-tool-output").textContent, "denied by the user");
+  assert.equal(second.querySelector("summary").textContent, "Tool call: get_weather · 0.01 s");
+  assert.equal(second.querySelector(".glm-tool-output").textContent, "</pre><script>x</script>");
+  assert.equal(el.querySelectorAll(".glm-tools script").length, 0);
+  cleanup();
+});
