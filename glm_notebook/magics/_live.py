@@ -101,7 +101,7 @@ class LiveView:
     def approve(self, call: ToolCall) -> bool:
         """The approver of a ``--tools`` run: Approve / Deny in the call's block when a click is
         known to reach the kernel while the cell runs (the Stop button's proof), else ``input()``."""
-        if not self.view.show_stop_button:
+        if not self._clicks_arrive():
             from .._tool_loop import ask_in_terminal
 
             return ask_in_terminal(call)
@@ -116,6 +116,14 @@ class LiveView:
         self._states[id(call)] = "running" if ok else "denied"
         self._send_tools(force=True)
         return ok
+
+    def _clicks_arrive(self, wait_s: float = 5.0) -> bool:
+        """Whether a button click reaches the kernel now: the view's greeting made the round trip
+        (it greets every 0.4 s; a first turn that asked at once may not have given it time)."""
+        deadline = time.monotonic() + (wait_s if self.view.auto_stop_button else 0.0)
+        while not self.view.show_stop_button and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self.view.show_stop_button)
 
     def _stop_asking(self) -> None:
         with self._answered:
