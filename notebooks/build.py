@@ -546,6 +546,167 @@ a price (`result.cost`; `glm.set_prices` changes the table). `%glm usage` adds u
 ]
 
 
+NOTEBOOKS["05_tools_and_schemas"] = [
+    md("""
+# Tools and typed answers: GLM calls your functions and returns data you can use
+
+Hand GLM a few of your Python functions with `--tools`: it decides which to call, with which
+arguments; each call runs here, in your kernel, and the answer comes back when the model is done.
+Every call shows in the answer as a block you can open. `--schema` (or `schema=`) asks for an
+answer that fits a class of yours and gives you the validated object.
+
+The first sections answer from `glm_notebook.testing`, a GLM-protocol server on your machine with
+scripted answers (so you can see exactly what is sent), the last one from the offline model.
+"""),
+    code("%load_ext glm_notebook", CHECK),
+    code("""
+import glm_notebook as glm
+from glm_notebook.testing import GLMTestServer, Reply
+
+server = GLMTestServer().start()
+glm.set_client(glm.GLMClient(provider="zai", base_url=server.base_url, api_key="demo-key-0000"))
+print("test server ready")
+""", CHECK),
+    md("""
+## 1. A question about your data, answered through two tool calls
+
+Plain functions are tools: the name, the description and the JSON schema GLM sees come from the
+signature, the type hints and the docstring.
+"""),
+    code('''
+import pandas as pd
+
+sales = pd.DataFrame({
+    "region": ["north", "south", "north", "east", "south", "north"],
+    "product": ["tea", "tea", "coffee", "tea", "coffee", "cocoa"],
+    "revenue": [120.0, 80.0, 200.0, 50.0, 160.0, 30.0],
+})
+
+def revenue_by(column: str) -> dict:
+    """Total revenue grouped by one column of the sales table.
+
+    Args:
+        column: "region" or "product".
+    """
+    return sales.groupby(column)["revenue"].sum().to_dict()
+
+def share(part: float, total: float) -> str:
+    """Part of a total as a percentage."""
+    return f"{100 * part / total:.1f}%"
+
+print(glm.tool(revenue_by).definition()["function"]["parameters"])
+''', CHECK),
+    md('The scripted model asks for `revenue_by("region")`, then for `share(...)`, then answers:'),
+    code("""
+server.enqueue(
+    Reply(tool_calls=[{"id": "c1", "name": "revenue_by", "arguments": {"column": "region"}}]),
+    Reply(tool_calls=[{"id": "c2", "name": "share", "arguments": {"part": 350.0, "total": 640.0}}]),
+    Reply(text="The **north** region sells the most: 350 of 640, that is 54.7% of the revenue."),
+)
+""", CHECK),
+    code("""
+%%glm --model glm-4.7 --tools revenue_by,share
+Which region sells the most, and what share of the revenue is that?
+"""),
+    md("`_glm` keeps the record: every call with its result, and the whole exchange as sent."),
+    code("""
+for call in _glm.tool_calls:
+    print(call.name, call.arguments, "->", call.output)
+print([m["role"] for m in _glm.messages])
+""", CHECK),
+    code('print(server.requests[-1].json["messages"][-1])', CHECK),
+    md("""
+## 2. Ask before a risky call
+
+`glm.tool(fn, approve=True)` (or a predicate on the arguments) asks before each call: in
+JupyterLab with Approve / Deny buttons in the answer, in a terminal with a question. In plain
+Python, `approver=` decides; a denied call tells the model "denied by the user".
+"""),
+    code('''
+deleted = []
+
+def delete_rows(region: str) -> str:
+    """Delete every sales row of a region."""
+    deleted.append(region)
+    return f"deleted the {region} rows"
+
+careful = glm.tool(delete_rows, approve=lambda args: args["region"] != "north")
+
+server.enqueue(
+    Reply(tool_calls=[{"id": "d1", "name": "delete_rows", "arguments": {"region": "north"}},
+                      {"id": "d2", "name": "delete_rows", "arguments": {"region": "east"}}]),
+    Reply(text="I deleted the north rows; deleting east was refused."),
+)
+result = glm.get_client().chat(
+    "Delete north and east.", model="glm-4.7", tools=[careful],
+    approver=lambda call: False,  # a script's policy: refuse whatever needs approval
+)
+print(deleted)
+for call in result.tool_calls:
+    print(call.arguments, "->", call.output)
+''', CHECK),
+    md("""
+## 3. When a tool fails
+
+The model gets `Error: <Type>: <message>` and may try again; the block shows the error. Arguments
+that do not fit the schema never reach your function.
+"""),
+    code("""
+server.enqueue(
+    Reply(tool_calls=[{"id": "e1", "name": "revenue_by", "arguments": {"column": "colour"}}]),
+    Reply(tool_calls=[{"id": "e2", "name": "share", "arguments": {"part": "a lot"}}]),
+    Reply(text="There is no colour column; by product, tea sells the most."),
+)
+""", CHECK),
+    code("""
+%%glm --model glm-4.7 --tools revenue_by,share
+Which colour sells best?
+"""),
+    code("""
+for call in _glm.tool_calls:
+    print(call.name, "->", call.error.splitlines()[0])
+""", CHECK),
+    md("""
+## 4. Typed answers
+
+`--schema Person` (a pydantic model, a dataclass, a TypedDict or a JSON-schema dict) asks for JSON
+that fits and puts the validated object in `_glm.parsed`. An answer that does not fit gets one
+repair turn with the validation error.
+"""),
+    code("""
+from dataclasses import dataclass
+
+@dataclass
+class Person:
+    name: str
+    age: int
+
+server.enqueue(
+    Reply(text='{"name": "Ada Lovelace", "age": "thirty-six"}'),
+    Reply(text='{"name": "Ada Lovelace", "age": 36}'),
+)
+""", CHECK),
+    code("""
+%%glm --model glm-4.7 --schema Person
+Ada Lovelace died at 36. Extract the person.
+"""),
+    code("print(repr(_glm.parsed))", CHECK),
+    code("server.stop()", CHECK),
+    md("""
+## 5. The same on the offline model
+
+llama.cpp constrains the offline model's output to the schema, so even the small base model
+returns an object that validates. (With a GLM key set, `glm.reset_client()` and the same cell asks
+GLM.)
+"""),
+    code("""
+glm.set_client(glm.GLMClient(provider="local"))
+result = glm.get_client().chat("A person:", schema=Person, temperature=0, max_tokens=40)
+print(type(result.parsed).__name__, isinstance(result.parsed.age, int))
+""", CHECK),
+]
+
+
 def build(name: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -104,7 +104,17 @@ class LiveView:
         if not self._clicks_arrive():
             from .._tool_loop import ask_in_terminal
 
-            return ask_in_terminal(call)
+            try:
+                return ask_in_terminal(call)
+            except Exception:  # noqa: BLE001 - no stdin (nbclient, papermill): nobody can say yes
+                self._calls[id(call)] = call
+                self._states[id(call)] = "denied"
+                self._send_tools(force=True)
+                print(
+                    f"{call.name} needs approval, but this kernel cannot ask (no buttons, no input()): "
+                    "denied. Pass approver=... to client.chat, or run the notebook in JupyterLab."
+                )
+                return False
         key = call.id or f"call_{id(call)}"
         self._calls[id(call)] = call
         self._states[id(call)] = "asking"
