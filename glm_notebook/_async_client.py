@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -131,7 +131,7 @@ class AsyncChatStream(StreamBase):
         raise TypeError(f"unknown step {step!r}")
 
 
-class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
+class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncToolChatStream"]):
     """The async client: same arguments and methods as GLMClient, awaitable (``await
     client.chat(...)``); parallel tool calls run concurrently (sync functions in worker threads)
     and ``approver`` may be a coroutine function."""
@@ -149,63 +149,10 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult]]):
         self._setup(client.endpoint, client.timeout, client.retry_policy, transport)
         return self
 
-    @overload
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = ...,
-        system: str | None = ...,
-        tools: None = ...,
-        **options: Any,
-    ) -> AsyncChatStream: ...
-
-    @overload
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = ...,
-        system: str | None = ...,
-        tools: Sequence[Any],
-        **options: Any,
-    ) -> AsyncToolChatStream: ...
-
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = None,
-        system: str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        max_tool_turns: int = 10,
-        raise_tool_errors: bool = False,
-        approver: Approver | None = None,
-        **options: Any,
-    ) -> AsyncChatStream | AsyncToolChatStream:
-        """Start a streamed chat (use with ``async with``); options are validated now. With
-        ``tools`` the tool loop streams, as GLMClient.stream."""
-        if tools is None:
-            if tool_choice is not None:
-                options = {**options, "tool_choice": tool_choice}
-            return self.plain_stream(prompt, model, system, options)
-        loop = self.tool_loop(
-            prompt,
-            model=model,
-            system=system,
-            tools=tools,
-            tool_choice=tool_choice,
-            max_tool_turns=max_tool_turns,
-            raise_tool_errors=raise_tool_errors,
-            options=options,
-        )
-        return self.loop_stream(loop, model, approver)
-
     async def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
     ) -> ChatResult:
-        async with self.stream(prompt, model=model, system=system, **options) as stream:
+        async with self.plain_stream(prompt, model, system, options) as stream:
             return await stream.until_done()
 
     def plain_stream(

@@ -11,7 +11,7 @@ httpx options in ``_transport``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import httpx
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ._tools import Approver
 
 Answer = TypeVar("Answer")  # ChatResult for GLMClient, an awaitable of it for AsyncGLMClient
+Stream = TypeVar("Stream")  # ChatStream / AsyncChatStream
+LoopStream = TypeVar("LoopStream")  # ToolChatStream / AsyncToolChatStream (``_tool_stream``)
 
 
 class StreamBase:
@@ -55,7 +57,7 @@ class StreamBase:
         self._exchange.on_notice(callback)
 
 
-class ClientBase(Generic[Answer]):
+class ClientBase(Generic[Answer, Stream, LoopStream]):
     """Settings, retry policy and request preparation common to GLMClient and AsyncGLMClient.
 
     All arguments are keyword-only and optional: the provider, key, base URL and model are read
@@ -212,6 +214,70 @@ class ClientBase(Generic[Answer]):
         from ._context import attach
 
         return attach(prompt, context=context, images=images, model=model or self.settings.model)
+
+    @overload
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: None = ...,
+        **options: Any,
+    ) -> Stream: ...
+
+    @overload
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Any],
+        **options: Any,
+    ) -> LoopStream: ...
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tool_turns: int = 10,
+        raise_tool_errors: bool = False,
+        approver: Approver | None = None,
+        **options: Any,
+    ) -> Stream | LoopStream:
+        """Start a streamed chat (``with`` / ``async with`` it); options are validated now, before
+        any request is sent.
+
+        With ``tools`` (the arguments of ``chat``) the tool loop streams: every turn's events plus
+        a "tool_result" event per call (``glm_notebook._tool_stream``)."""
+        if tools is None:
+            if tool_choice is not None:
+                options = {**options, "tool_choice": tool_choice}
+            return self.plain_stream(prompt, model, system, options)
+        loop = self.tool_loop(
+            prompt,
+            model=model,
+            system=system,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tool_turns=max_tool_turns,
+            raise_tool_errors=raise_tool_errors,
+            options=options,
+        )
+        return self.loop_stream(loop, model, approver)
+
+    def plain_stream(
+        self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
+    ) -> Stream:
+        raise NotImplementedError  # the driver: one request's stream
+
+    def loop_stream(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> LoopStream:
+        raise NotImplementedError  # the driver: the streamed tool loop over ``loop``
 
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]

@@ -10,9 +10,9 @@ metrics) and returns the finished ChatResult.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -121,7 +121,7 @@ class ChatStream(StreamBase):
             return http.send(request, stream=True)
 
 
-class GLMClient(ClientBase[ChatResult]):
+class GLMClient(ClientBase[ChatResult, ChatStream, "ToolChatStream"]):
     """Talk to GLM (or any OpenAI-compatible server) from plain Python.
 
     All arguments are keyword-only and optional: ``api_key``, ``base_url``, ``provider``,
@@ -133,65 +133,10 @@ class GLMClient(ClientBase[ChatResult]):
     _http_class = httpx.Client
     http: httpx.Client
 
-    @overload
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = ...,
-        system: str | None = ...,
-        tools: None = ...,
-        **options: Any,
-    ) -> ChatStream: ...
-
-    @overload
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = ...,
-        system: str | None = ...,
-        tools: Sequence[Any],
-        **options: Any,
-    ) -> ToolChatStream: ...
-
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = None,
-        system: str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        max_tool_turns: int = 10,
-        raise_tool_errors: bool = False,
-        approver: Approver | None = None,
-        **options: Any,
-    ) -> ChatStream | ToolChatStream:
-        """Start a streamed chat; options are validated now, before any request is sent.
-
-        With ``tools`` (the arguments of ``chat``) the tool loop streams: every turn's events plus
-        a "tool_result" event per call (``glm_notebook._tool_stream``)."""
-        if tools is None:
-            if tool_choice is not None:
-                options = {**options, "tool_choice": tool_choice}
-            return self.plain_stream(prompt, model, system, options)
-        loop = self.tool_loop(
-            prompt,
-            model=model,
-            system=system,
-            tools=tools,
-            tool_choice=tool_choice,
-            max_tool_turns=max_tool_turns,
-            raise_tool_errors=raise_tool_errors,
-            options=options,
-        )
-        return self.loop_stream(loop, model, approver)
-
     def _answer(
         self, prompt: Prompt, model: str | None, system: str | None, options: dict[str, Any]
     ) -> ChatResult:
-        with self.stream(prompt, model=model, system=system, **options) as stream:
+        with self.plain_stream(prompt, model, system, options) as stream:
             return stream.until_done()
 
     def plain_stream(

@@ -45,9 +45,11 @@ def test_the_flags_and_defaults_come_from_the_table(ip):
         if opt.kind == "bool":
             assert f"--no-{opt.flag_name[2:]}" in flags
         assert magics.trait_metadata(name, "config"), f"%config GLMMagics.{name} is not configurable"
-    # Options without flag=True get no flag (they are sent from Python only).
+    # Options without flag=True get no flag (they are sent from Python only). One exception by
+    # design (DESIGN.md): `--tools f,g` names the user's functions; the payload's `tools` is built
+    # from them (their schemas), never the flag's text (tests/test_tool_magics.py checks what is sent).
     for opt in OPTIONS.values():
-        if not opt.flag:
+        if not opt.flag and opt.name != "tools":
             assert opt.flag_name not in flags
     assert SAMPLING_OPTIONS == tuple(n for n, o in OPTIONS.items() if o.step and o.slider_default is not None)
 
