@@ -2,7 +2,7 @@
 
 The same streamed chat generation (same prompt, temperature 0, seed, max_tokens) runs through each
 path in alternating rounds. The in-process model is built by the server's own code
-(``LlamaProxy.load_llama_from_model_settings``) from the very command line ``ensure_server`` runs,
+(``_http.load_model``) from the very command line ``ensure_server`` runs,
 so n_ctx, threads, logits_all and the chat template are identical. Medians are reported and merged
 into benchmarks/results.json under "local". The goal is a server/in-process ratio >= 0.95.
 Tokens are counted as content chunks (one per token on every path; the server sends no usage in
@@ -105,15 +105,16 @@ def run_in_process(llm: object, max_tokens: int) -> tuple[float, float, int, str
 def in_process_model(info: LocalServerInfo) -> object:
     """llama_cpp.Llama built exactly as the server builds it, from the server's command line."""
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
-    from llama_cpp.server.model import LlamaProxy
     from llama_cpp.server.settings import ModelSettings, Settings
+
+    from glm_notebook.local._http import load_model
 
     _, chat_args = _server._chat_arguments(_model.choose_model())
     command = _server.server_command(info, chat_args)
     parser = argparse.ArgumentParser()
     add_args_from_model(parser, Settings)
     args = parser.parse_args([*command[command.index("--model") :], "--verbose", "false"])
-    return LlamaProxy.load_llama_from_model_settings(parse_model_from_args(ModelSettings, args))
+    return load_model(parse_model_from_args(ModelSettings, args))
 
 
 def process_cpu_s(pid: int) -> float:

@@ -207,6 +207,29 @@ def test_ensure_server_reuses_one_server_across_calls_and_threads(server: LocalS
     assert pids == [server.pid] * 4
 
 
+def test_the_model_loaded_in_process_as_the_server_loads_it_generates() -> None:
+    # On a CPU with AMX, llama.cpp's repacked-weight buffers crashed the first llama_decode
+    # (SIGSEGV). A child process, so that a crash fails this test instead of ending the run.
+    code = textwrap.dedent(
+        f"""
+        import llama_cpp.llama_cpp as bindings
+        from llama_cpp.server.settings import ModelSettings
+        from glm_notebook.local._http import load_model
+
+        defaults = bindings.llama_model_default_params
+        llm = load_model(ModelSettings(model={str(model_path())!r}, n_ctx=256, n_threads=2, verbose=False))
+        out = llm.create_completion("The capital of France is", max_tokens=8, temperature=0)
+        print(bindings.llama_model_default_params is defaults, repr(out["choices"][0]["text"]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    restored, text = done.stdout.strip().split(" ", 1)
+    assert restored == "True"  # the library's defaults are its own again after the load
+    assert any(c.isalpha() for c in text), text  # e.g. ' the capital of the country of France.'
+
+
 def test_server_ignores_environment_names_it_would_read_as_settings() -> None:
     from llama_cpp.server.settings import ConfigFileSettings, Settings
 

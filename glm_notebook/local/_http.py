@@ -13,14 +13,19 @@ encoding, keep-alive) or not. One generation at a time; other requests wait thei
 that disconnects stops its generation at the next token. Errors before the first token are real
 HTTP errors in GLM's shape: a prompt longer than the context is 400 with code ``1261``, an invalid
 field 400 with code ``1214``; an error after the first token is an ``{"error": ...}`` frame.
+
+The model is loaded without llama.cpp's extra weight buffer types (``load_model``): on CPUs with
+AMX their repacked weights crash the first ``llama_decode``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -146,9 +151,46 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.close()
 
 
+def load_model(model_settings: Any) -> Any:
+    """llama_cpp.Llama as llama-cpp-python's server loads it, but with ``use_extra_bufts`` off.
+
+    Extra buffer types are where llama.cpp repacks weights for a faster kernel. On a CPU with AMX
+    (Sapphire Rapids and later; a source build of llama-cpp-python compiles AMX in with
+    -march=native) the weights go into the AMX buffer and the first ``llama_decode`` segfaults in
+    ``ggml_backend_amx_mul_mat`` (llama.cpp issue 20824, closed unfixed). Forcing the other repack
+    buffer (CPU_REPACK) crashed on such a machine as well, so all of them are off: it is
+    llama.cpp's own ``--no-repack``. ``Llama()`` takes no argument for it, so the default model
+    parameters it starts from are changed while it loads (once, before the server serves).
+    """
+    from llama_cpp.server.model import LlamaProxy
+
+    with _no_extra_buffer_types():
+        return LlamaProxy.load_llama_from_model_settings(model_settings)
+
+
+@contextlib.contextmanager
+def _no_extra_buffer_types() -> Iterator[None]:
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_model_default_params
+    if "use_extra_bufts" not in {name for name, *_ in bindings.llama_model_params._fields_}:
+        yield  # an older llama.cpp: no such buffers to turn off
+        return
+
+    def without_extra_bufts() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = without_extra_bufts
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = defaults
+
+
 def main(argv: list[str] | None = None) -> None:
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
-    from llama_cpp.server.model import LlamaProxy
     from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 
     parser = argparse.ArgumentParser(description="glm_notebook's offline model server")
@@ -157,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     # parse_model_from_args takes the class and returns an instance (typed Any: its annotation is off).
     server_settings: Any = parse_model_from_args(ServerSettings, args)
     model_settings: Any = parse_model_from_args(ModelSettings, args)
-    _Handler.llm = LlamaProxy.load_llama_from_model_settings(model_settings)
+    _Handler.llm = load_model(model_settings)
     _Handler.alias = model_settings.model_alias or model_settings.model
     httpd = ThreadingHTTPServer((server_settings.host, server_settings.port), _Handler)
     httpd.daemon_threads = True
