@@ -36,6 +36,8 @@ from ._version import __version__
 # The clients pull in httpx (~0.2 s cold); they load on first use so `%load_ext glm_notebook` stays cheap.
 _LAZY = {
     "AsyncChatStream": "._async_client",
+    "BatchResult": "._batch",
+    "map": "._map_run",
     "AsyncGLMClient": "._async_client",
     "ChatStream": "._client",
     "GLMClient": "._client",
@@ -51,7 +53,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
+    from ._batch import BatchResult
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
+    from ._map_run import map
     from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
 
@@ -87,6 +91,7 @@ __all__ = [
     "AsyncChatStream",
     "AsyncGLMClient",
     "AuthenticationError",
+    "BatchResult",
     "ChatResult",
     "ChatStream",
     "ConfigurationError",
@@ -121,6 +126,7 @@ __all__ = [
     "build_options",
     "compare",
     "get_client",
+    "map",
     "mask_key",
     "reset_client",
     "resolve_settings",
