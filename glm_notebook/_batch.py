@@ -3,7 +3,8 @@
 This module owns turning ``data`` (a list of strings or dicts, a pandas DataFrame or Series, any
 iterable) into one prompt per row, and the ``BatchResult`` the run returns. pandas is imported
 only when a DataFrame or Series is given (recognised by its type's module). The run itself
-(concurrency, cache, retries, progress) is in ``_map_run``; ``glm.map`` is defined there.
+(concurrency, cache, retries, progress) is in ``_map_run``; ``glm.map`` is defined there. The
+notebook layer installs its progress view in ``notebook_progress``.
 
 Templates use ``str.format`` placeholders, the same rules as ``%%glm --vars``:
 
@@ -17,13 +18,18 @@ Every prompt is rendered before anything is sent, so a missing column fails at o
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._types import ChatResult, Usage
 
 __all__ = ["BatchResult", "render_prompts", "rows_of"]
+
+# Set by ``%load_ext glm_notebook`` (magics/_map_view): ``factory(total)`` makes the notebook's
+# progress view, or returns None outside a notebook front end. Kept here, in a module that
+# %load_ext may import cheaply; the run (``_map_run``) reads it.
+notebook_progress: Callable[[int], Any] | None = None
 
 
 def _is_pandas(data: Any, name: str) -> bool:

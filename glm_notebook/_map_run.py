@@ -23,8 +23,9 @@ the run stops there, since the limit could not be kept. ``schema=`` is passed to
 only when given, and each answer's ``parsed`` is read with ``getattr``.
 
 Progress: ``progress_factory(total)`` makes the view (``update(MapProgress)``, ``close(MapProgress,
-BatchResult)``). The default writes one line to a terminal's stderr; ``%load_ext glm_notebook``
-installs the notebook view (``magics/_map_view``). The client layer never imports IPython.
+BatchResult)``): the notebook view ``%load_ext glm_notebook`` installs (``magics/_map_view``,
+through ``_batch.notebook_progress``), else one line on a terminal's stderr. The client layer
+never imports IPython.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ._batch import BatchResult, render_prompts, rows_of
 from ._cache import AnswerCache, answer_key
@@ -139,13 +139,17 @@ class TerminalProgress:
         sys.stderr.flush()
 
 
-def _default_view(total: int) -> ProgressView | None:
+def progress_factory(total: int) -> ProgressView | None:
+    """The view of a run: the notebook's (installed by ``%load_ext``), else a terminal line on
+    stderr when it is a terminal, else none."""
+    from . import _batch
+
+    if _batch.notebook_progress is not None:
+        view = _batch.notebook_progress(total)
+        if view is not None:
+            return cast(ProgressView, view)
     isatty = getattr(sys.stderr, "isatty", None)
     return TerminalProgress(total) if isatty is not None and isatty() else None
-
-
-# The notebook layer replaces this (``%load_ext glm_notebook``); None: no progress at all.
-progress_factory: Callable[[int], ProgressView | None] | None = _default_view
 
 
 class _Run:
@@ -468,7 +472,7 @@ def map(  # noqa: A001 - the public name is glm.map
     )
     if not prompts:
         return run.batch(index)
-    view = progress_factory(len(prompts)) if progress_factory is not None else None
+    view = progress_factory(len(prompts))
     failure: list[BaseException] = []
 
     def work() -> None:

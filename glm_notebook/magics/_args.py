@@ -147,6 +147,13 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             action="store_true",
             help="fill {name} in the prompt from your variables ({{ }} for a literal brace).",
         ),
+        argument(
+            "--map",
+            default=None,
+            metavar="DATA",
+            help="the cell is a template: ask it once per row of the variable DATA (a DataFrame, "
+            "a list of dicts or strings), {column} filled per row; --out gets the BatchResult.",
+        ),
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",

@@ -173,7 +173,7 @@ class GLMMagics(Magics):
             raise UsageError("--new starts a conversation afresh: use it with --chat NAME.")
         check_variable_name(args.out)
         prompt = prompt.lstrip("\n").rstrip()  # the cell's trailing newline is not part of the question
-        if args.vars or self.interpolate:
+        if (args.vars or self.interpolate) and not args.map:  # with --map, {column} is per row
             prompt = _fill_placeholders(prompt, self.user_ns)
         options = self.options_from(args)
         client = self.shared_client()
@@ -183,6 +183,11 @@ class GLMMagics(Magics):
             build_options(client.provider, options)  # one clear line before anything runs
         except GLMError as exc:
             raise UsageError(str(exc)) from None
+        if args.map:
+            from ._map_view import run_map_cell
+
+            run_map_cell(self, args, prompt, options, client)
+            return
         if args.tune or args.compare:
             from ._bridge import run_interactive
 
