@@ -17,8 +17,10 @@ sometimes 1-2); over it the server answers 429 with code 1302 at once. The polic
   thus costs one fast 429 per ~60 answers at worst instead of halving the window (AIMD keeps
   about three quarters of the limit busy on average).
 - **Pauses.** ``Retry-After`` pauses new requests for that long. Without it (GLM's v4 API sends
-  none) rejections in a row pause 50 ms, 100 ms, ... up to 3 s (a burst refused together counts
-  once); a success ends the streak.
+  none) a rejection that steps the limit down needs no pause (the step is the remedy: a pause
+  would idle every slot for a round trip); one that cannot step (at one request, or at a level
+  that had worked: the server is busy for reasons of its own) pauses 50 ms, 100 ms, ... up to
+  3 s, a burst refused together counting once; a success ends the streak.
 
 ``concurrency=N`` fixes the limit at N (pauses still apply). The runner calls ``start()`` when it
 sends, ``succeeded()`` / ``rate_limited()`` when an answer comes back, and asks ``wait_s()``
@@ -101,26 +103,28 @@ class AdaptiveLimit:
         """The server refused a request for load (1302, 1303, 1305, plain 429)."""
         self.rejections += 1
         fresh = ticket.epoch == self._epoch  # not one more of a burst already stepped down for
-        if fresh:
-            self._rejected_in_a_row += 1
+        stepped = False
+        if not self.fixed:
+            # Over the limit with ``level`` of ours in flight (itself included) means the limit is
+            # at most level - 1: the server counts no more of ours than we do. Every such bound
+            # holds, so the tightest one wins, whatever order a burst of rejections comes back in.
+            below = max(1, ticket.level - 1)
+            if self.probing and below >= self.ceiling:  # type: ignore[operator]
+                self.limit = self.ceiling  # type: ignore[assignment]
+                if fresh:  # one failed probe, however many requests it cost
+                    self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
+                stepped = True
+            elif below < self.limit or self.ceiling is None:
+                self.limit = self.ceiling = min(self.limit, below)
+                stepped = True
+            if stepped:
+                self._epoch += 1
+                self._streak = 0
         if retry_after is not None:
-            pause = retry_after
-        else:
+            self.paused_until = max(self.paused_until, now + retry_after)
+        elif not stepped and fresh:
+            # Refused at a level that had worked (or at one request): the server is busy for
+            # reasons of its own (1305, other clients on the key), so wait, longer each time.
+            self._rejected_in_a_row += 1
             pause = min(_PAUSE_CAP_S, _PAUSE_BASE_S * 2 ** (self._rejected_in_a_row - 1))
-        self.paused_until = max(self.paused_until, now + pause)
-        if self.fixed:
-            return
-        # Over the limit with ``level`` of ours in flight (itself included) means the limit is at
-        # most level - 1: the server counts no more of ours than we do. Every such bound holds, so
-        # the tightest one wins, whatever order a burst of rejections comes back in.
-        below = max(1, ticket.level - 1)
-        if self.probing and below >= self.ceiling:  # type: ignore[operator]
-            self.limit = self.ceiling  # type: ignore[assignment]
-            if fresh:  # one failed probe, however many requests it cost
-                self.probe_gap = min(MAX_PROBE_GAP, self.probe_gap * 2)
-        elif below < self.limit or self.ceiling is None:
-            self.limit = self.ceiling = min(self.limit, below)
-        else:
-            return
-        self._epoch += 1
-        self._streak = 0
+            self.paused_until = max(self.paused_until, now + pause)

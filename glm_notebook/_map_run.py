@@ -316,7 +316,27 @@ class _Run:
         tasks: dict[asyncio.Task[ChatResult], tuple[int, Ticket]],
     ) -> None:
         later: list[tuple[float, int]] = []  # (when, row): rows waiting for a backoff
+        finished: deque[asyncio.Task[ChatResult]] = deque()
+        loop = asyncio.get_running_loop()
+        waiter: list[asyncio.Future[None]] = []  # the scheduler's wake-up, while it sleeps
+
+        def ring_now(wake: asyncio.Future[None]) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        def on_done(task: asyncio.Task[ChatResult]) -> None:
+            finished.append(task)
+            if waiter:
+                ring_now(waiter[0])
+
         while self.fatal is None:
+            while finished:  # answers first: they free slots and teach the limit
+                task = finished.popleft()
+                i, ticket = tasks.pop(task)
+                self.in_flight = len(tasks)
+                self._finish(task, i, ticket, pending, later, keys, cache)
+                if self.fatal is not None:
+                    return
             now = time.monotonic()
             while later and later[0][0] <= now:
                 pending.appendleft(heapq.heappop(later)[1])
@@ -330,22 +350,27 @@ class _Run:
                     ticket = self.limit.start(self.in_flight)
                     if self.first_sent is None:
                         self.first_sent = now
-                    tasks[asyncio.ensure_future(self._ask(aclient, i))] = (i, ticket)
+                    task = asyncio.ensure_future(self._ask(aclient, i))
+                    tasks[task] = (i, ticket)
+                    task.add_done_callback(on_done)
                     continue
                 if not tasks:  # max_cost: nothing in flight and nothing more may start
                     self.stopped = self._budget_note
                     return
                 wait = None
             timeouts = [t for t in (wait, later[0][0] - now if later else None) if t is not None]
-            timeout = max(0.0, min(timeouts)) if timeouts else None
-            if tasks:
-                finished, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    i, ticket = tasks.pop(task)
-                    self.in_flight = len(tasks)
-                    self._finish(task, i, ticket, pending, later, keys, cache)
-            else:
-                await asyncio.sleep(timeout or 0.0)
+            # One future and at most one timer per wake-up (asyncio.wait would hook every task).
+            wake: asyncio.Future[None] = loop.create_future()
+            waiter[:] = [wake]
+
+            timer = loop.call_later(max(0.0, min(timeouts)), ring_now, wake) if timeouts else None
+            try:
+                if not finished:
+                    await wake
+            finally:
+                waiter.clear()
+                if timer is not None:
+                    timer.cancel()
 
     async def _ask(self, aclient: AsyncGLMClient, i: int) -> ChatResult:
         extra = {"schema": self.schema} if self.schema is not None else {}

@@ -85,12 +85,15 @@ def test_retry_after_pauses_new_requests():
     assert policy.wait_s(0, 12.0) == 0.0
 
 
-def test_without_retry_after_repeated_rejections_back_off_and_a_success_resets():
+def test_a_step_down_needs_no_pause_but_refusals_that_cannot_step_back_off():
     policy = AdaptiveLimit()
+    policy.limit = 6
+    policy.rate_limited(policy.start(6), now=0.0)
+    assert policy.limit == 5 and policy.wait_s(0, 0.0) == 0.0  # stepped down: go on at once
     pauses = []
-    for i in range(8):
-        t = policy.start(1)
-        policy.rate_limited(t, now=100.0 * i)
+    policy.limit = policy.ceiling = 1
+    for i in range(8):  # at one request nothing is left to step: back off
+        policy.rate_limited(policy.start(1), now=100.0 * i)
         pauses.append(policy.paused_until - 100.0 * i)
     assert pauses[:3] == pytest.approx([0.05, 0.1, 0.2]) and pauses[-1] == 3.0
     policy.succeeded(policy.start(1))
