@@ -14,6 +14,7 @@ SCRIPTS = [
     "bench_view.py",
     "bench_load_ext.py",
     "bench_compare.py",
+    "bench_map.py",
     "bench_local.py",
 ]
 
