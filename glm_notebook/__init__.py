@@ -37,6 +37,7 @@ from ._version import __version__
 _LAZY = {
     "AsyncChatStream": "._async_client",
     "BatchResult": "._batch",
+    "batch": "._batch_api",
     "map": "._map_run",
     "AsyncGLMClient": "._async_client",
     "ChatStream": "._client",
@@ -54,6 +55,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
     from ._batch import BatchResult
+    from ._batch_api import batch
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
     from ._map_run import map
     from ._tools import Tool, tool, web_search
@@ -123,6 +125,7 @@ __all__ = [
     "ToolLoopError",
     "Usage",
     "__version__",
+    "batch",
     "build_options",
     "compare",
     "get_client",

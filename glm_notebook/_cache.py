@@ -1,4 +1,5 @@
-"""The durable answer cache of ``glm.map``: one SQLite row committed per answer.
+"""The durable answer cache of ``glm.map``: one SQLite row committed per answer (and, in a
+second table, the Batch API jobs submitted from this machine).
 
 An answer is stored under a key made from what decides it: the provider and host it came from,
 the model, the messages and the generation options as sent (and the schema's name and JSON
@@ -33,6 +34,13 @@ CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY,
     created REAL NOT NULL,
     model TEXT,
+    record TEXT NOT NULL
+)
+"""
+_JOBS = """
+CREATE TABLE IF NOT EXISTS batch_jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
     record TEXT NOT NULL
 )
 """
@@ -150,6 +158,7 @@ class AnswerCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
         self._db.execute(_SCHEMA)
+        self._db.execute(_JOBS)
         self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -173,6 +182,19 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers (key, created, model, record) VALUES (?, ?, ?, ?)",
                 (key, time.time(), result.model, text),
             )
+
+    def put_job(self, record: dict[str, Any]) -> None:
+        """Record a Batch API job (``_batch_api``) so a new process finds it."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_jobs (id, created, record) VALUES (?, ?, ?)",
+                (record["id"], record["created"], json.dumps(record)),
+            )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every recorded job, newest first."""
+        rows = self._db.execute("SELECT record FROM batch_jobs ORDER BY created DESC")
+        return [json.loads(text) for (text,) in rows]
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])

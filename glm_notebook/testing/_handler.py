@@ -167,6 +167,14 @@ class _Handler(BaseHTTPRequestHandler):
         glm = self.server.glm
         path = urlsplit(self.path).path.rstrip("/")
         is_chat, is_models = path.endswith("/chat/completions"), path.endswith("/models")
+        is_batch = not is_chat and ("/files" in path or "/batches" in path)
+        if is_batch:  # the Batch API (_batches): same key check, answers as a Fault
+            key = glm.api_key
+            if key is not None and rec.headers.get("authorization", "") != f"Bearer {key}":
+                rec.reply = Fault.auth()
+                return self._send_fault(rec.reply)
+            answer = glm.batches.handle(self.command, path, rec.headers, rec.body)
+            return self._send_fault(answer, outcome="complete" if answer.status == 200 else "error_status")
         if not (is_chat or is_models):
             return self._send_fault(Fault.http(404, "404", f"No such endpoint: {self.command} {path}"))
         key = glm.api_key

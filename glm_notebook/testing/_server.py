@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._batches import BatchStore
 from ._frames import echo_reply
 from ._handler import RecordedRequest, _Handler, _HTTPServer
 from ._script import Fault, Reply
@@ -47,6 +48,10 @@ class GLMTestServer:
     waited (holding the slot) before every chat answer, on top of the script's own delays.
     ``stats()`` counts chat requests, rejections and the peak in flight for assertions. All three
     settings may be changed while the server runs; ``reset()`` restores them.
+
+    The Batch API (``POST <any>/files``, ``<any>/batches``...) is served by ``batches``, a
+    ``BatchStore`` (its docstring: the status steps, output and error files, cancel); each line
+    of a batch is answered with the scripts, as a chat request would be.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class GLMTestServer:
         self.latency = latency
         self._in_flight = 0
         self._stats = {"chat_requests": 0, "rejected": 0, "answered": 0, "peak_in_flight": 0}
+        self.batches = BatchStore(self)  # /files and /batches (see _batches)
         self.models: list[str] = list(self._initial[1])
         self._responder: Responder = responder or echo_reply
         self._lock = threading.Condition()
@@ -179,6 +185,7 @@ class GLMTestServer:
             self.concurrency_limit, self.limit_retry_after, self.latency = self._initial_limits
             self._stats = dict.fromkeys(self._stats, 0)
             self._lock.notify_all()
+        self.batches.reset()
 
     def _next_script(self, request: dict[str, Any]) -> Reply | Fault:
         with self._lock:
