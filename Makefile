@@ -73,14 +73,21 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/pip install -q 'jupyter-ai-magics>=2.31,<2.32' ipython
 	touch $@
 
+# litellm (for bench_map's batch_completion) in a venv of its own: its pins cannot touch ours.
+LITELLM := .venv-litellm
+$(LITELLM)/.installed:
+	$(PYTHON) -m venv $(LITELLM)
+	$(LITELLM)/bin/pip install -q 'litellm>=1.50'
+	touch $@
+
 # The benchmarks' peers in our venv (httpx-sse, the openai SDK): the `bench` extra.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PIP) install -e '.[test,local,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP) $(PEERS)/.installed js-deps
+bench: $(BENCH_STAMP) $(PEERS)/.installed $(LITELLM)/.installed js-deps
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PEERS) $(LITELLM) build *.egg-info

@@ -16,6 +16,7 @@ SCRIPTS = [
     "bench_load_ext.py",
     "bench_compare.py",
     "bench_tools.py",
+    "bench_map.py",
     "bench_local.py",
 ]
 

@@ -37,6 +37,9 @@ from ._version import __version__
 # The clients pull in httpx (~0.2 s cold); they load on first use so `%load_ext glm_notebook` stays cheap.
 _LAZY = {
     "AsyncChatStream": "._async_client",
+    "BatchResult": "._batch",
+    "batch": "._batch_api",
+    "map": "._map_run",
     "AsyncGLMClient": "._async_client",
     "ChatStream": "._client",
     "GLMClient": "._client",
@@ -54,8 +57,11 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from ._async_client import AsyncChatStream, AsyncGLMClient
+    from ._batch import BatchResult
+    from ._batch_api import batch
     from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
     from ._describe import describe
+    from ._map_run import map
     from ._prices import set_prices
     from ._tools import Tool, tool, web_search
     from .playground import Playground, compare
@@ -92,6 +98,7 @@ __all__ = [
     "AsyncChatStream",
     "AsyncGLMClient",
     "AuthenticationError",
+    "BatchResult",
     "ChatResult",
     "ChatStream",
     "ConfigurationError",
@@ -124,10 +131,12 @@ __all__ = [
     "ToolLoopError",
     "Usage",
     "__version__",
+    "batch",
     "build_options",
     "compare",
     "describe",
     "get_client",
+    "map",
     "mask_key",
     "reset_client",
     "resolve_settings",

@@ -21,6 +21,7 @@ from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import Prompt
+from ._retry import RetryPolicy
 from ._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
@@ -140,13 +141,18 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncTo
     http: httpx.AsyncClient
 
     @classmethod
-    def from_client(cls, client: GLMClient) -> AsyncGLMClient:
+    def from_client(
+        cls, client: GLMClient, *, retry_policy: RetryPolicy | None = None, connections: int | None = None
+    ) -> AsyncGLMClient:
         """An async client on ``client``'s endpoint (its settings; a started offline model is
         shared), timeout and retry policy, and on its transport when that handles async requests
-        too (``httpx.MockTransport`` does), else on a fresh pool with the same options."""
+        too (``httpx.MockTransport`` does), else on a fresh pool with the same options.
+        ``retry_policy`` and ``connections`` (the pool's size) replace the client's for this one:
+        ``glm.map`` retries itself and may keep more requests in flight."""
         transport = client.transport if isinstance(client.transport, httpx.AsyncBaseTransport) else None
         self = cls.__new__(cls)
-        self._setup(client.endpoint, client.timeout, client.retry_policy, transport)
+        policy = retry_policy if retry_policy is not None else client.retry_policy
+        self._setup(client.endpoint, client.timeout, policy, transport, connections)
         return self
 
     async def _answer(

@@ -87,12 +87,19 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         policy = RetryPolicy(max_retries=max_retries, deadline_s=deadline)
         self._setup(Endpoint(settings), timeout, policy, transport)
 
-    def _setup(self, endpoint: Endpoint, timeout: float, policy: RetryPolicy, transport: Any) -> None:
+    def _setup(
+        self,
+        endpoint: Endpoint,
+        timeout: float,
+        policy: RetryPolicy,
+        transport: Any,
+        connections: int | None = None,
+    ) -> None:
         self.endpoint = endpoint  # may be shared with another client (AsyncGLMClient.from_client)
         self.timeout = timeout
         self.retry_policy = policy
         self.transport = transport
-        self.http = self._http_class(**http_client_options(timeout, transport))
+        self.http = self._http_class(**http_client_options(timeout, transport, connections))
         if transport is None:
             track_sockets(self.http)
 

@@ -34,12 +34,14 @@ def shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-def http_client_options(timeout: float, transport: Any) -> dict[str, Any]:
-    """Keyword arguments for the httpx.Client / AsyncClient under a GLM client."""
+def http_client_options(timeout: float, transport: Any, connections: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for the httpx.Client / AsyncClient under a GLM client (``connections``:
+    a pool of that size instead of ``LIMITS``, for a map run with more requests in flight)."""
+    limits = LIMITS if connections is None else httpx.Limits(max_connections=connections)
     return {
         "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         "transport": transport,
-        "limits": LIMITS,
+        "limits": limits,
         "verify": shared_ssl_context(),
         "mounts": dict.fromkeys(LOOPBACK_MOUNTS),
     }

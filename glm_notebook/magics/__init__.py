@@ -11,13 +11,17 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     from ._magics import GLMMagics, track_cell_ids
+    from ._map_view import install
 
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
     track_cell_ids(ipython, magics)
+    install(ipython)  # glm.map's progress view
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     from ._magics import untrack_cell_ids
+    from ._map_view import uninstall
 
     untrack_cell_ids(ipython)
+    uninstall()

@@ -190,6 +190,13 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             help="explain the last error and suggest a fixed cell (the cell's text adds your words); "
             "with --format code the fix goes into a new cell below. Same as %%glm fix.",
         ),
+        argument(
+            "--map",
+            default=None,
+            metavar="DATA",
+            help="the cell is a template: ask it once per row of the variable DATA (a DataFrame, "
+            "a list of dicts or strings), {column} filled per row; --out gets the BatchResult.",
+        ),
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",

@@ -210,7 +210,7 @@ class GLMMagics(Magics):
         check_variable_name(args.out)
         schema = self.schema_of(args)
         prompt = prompt.lstrip("\n").rstrip()  # the cell's trailing newline is not part of the question
-        if args.vars or self.interpolate:
+        if (args.vars or self.interpolate) and not args.map:  # with --map, {column} is per row
             prompt = _fill_placeholders(prompt, self.user_ns)
         options = self.options_from(args)
         client = self.shared_client()
@@ -220,6 +220,11 @@ class GLMMagics(Magics):
             build_options(client.provider, options)  # one clear line before anything runs
         except GLMError as exc:
             raise UsageError(str(exc)) from None
+        if args.map:
+            from ._map_view import run_map_cell
+
+            run_map_cell(self, args, prompt, options, client)
+            return
         context = self.context_from(args, args.model or self.model or client.model)
         from ._tool_flags import tools_from
 

@@ -10,7 +10,11 @@ so a client that closes the connection is noticed promptly and recorded as
 Outcomes recorded on ``RecordedRequest.outcome``: ``"complete"``, ``"error_status"`` (any HTTP
 error answer, auth failures included), ``"error_frame"`` (mid-stream error event), ``"cut"``,
 ``"stalled_then_closed"``, ``"dropped"`` (``Fault.drop()``), ``"client_disconnected"``,
-``"server_stopped"``.
+``"server_stopped"``, ``"over_limit"`` (a 429 from the server's ``concurrency_limit``).
+
+A chat request admitted under the limit holds its slot until just before its last write (the
+final body bytes, or the ``[DONE]`` frame of a stream), so a client that sends the next request the
+moment an answer ends is never counted twice.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         rec = RecordedRequest(self.command, self.path, headers, started_at=time.time())
         rec.peer = (str(self.client_address[0]), int(self.client_address[1]))
         self._rec = rec
+        self._slot = False
         outcome = "server_stopped"
         try:
             rec.body = self._read_body()
@@ -155,12 +160,21 @@ class _Handler(BaseHTTPRequestHandler):
             outcome = "server_stopped" if glm._stopping.is_set() else "client_disconnected"
             self.close_connection = True
         finally:
+            self._leave(answered=False)
             glm._finish(rec, outcome)
 
     def _route(self, rec: RecordedRequest) -> str:
         glm = self.server.glm
         path = urlsplit(self.path).path.rstrip("/")
         is_chat, is_models = path.endswith("/chat/completions"), path.endswith("/models")
+        is_batch = not is_chat and ("/files" in path or "/batches" in path)
+        if is_batch:  # the Batch API (_batches): same key check, answers as a Fault
+            key = glm.api_key
+            if key is not None and rec.headers.get("authorization", "") != f"Bearer {key}":
+                rec.reply = Fault.auth()
+                return self._send_fault(rec.reply)
+            answer = glm.batches.handle(self.command, path, rec.headers, rec.body)
+            return self._send_fault(answer, outcome="complete" if answer.status == 200 else "error_status")
         if not (is_chat or is_models):
             return self._send_fault(Fault.http(404, "404", f"No such endpoint: {self.command} {path}"))
         key = glm.api_key
@@ -176,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_fault(Fault.http(405, "405", "Use POST for /chat/completions."))
         if not isinstance(rec.json, dict):
             return self._send_fault(Fault.http(400, "1214", "The request body is not a JSON object."))
+        if not glm._admit():
+            rec.reply = Fault.rate_limit(retry_after=glm.limit_retry_after)
+            return self._send_fault(rec.reply, outcome="over_limit")
+        self._slot = True
+        if glm.latency > 0:
+            self._wait(glm.latency)
         try:
             script = glm._next_script(rec.json)
         except Exception as exc:  # a broken responder should show up in the test, not hang it
@@ -210,6 +230,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Stop("server_stopped" if glm._stopping.is_set() else "client_disconnected") from exc
 
     # -- writing ------------------------------------------------------------------------------
+    def _leave(self, answered: bool) -> None:
+        """Give the concurrency slot back (once), just before the last write of an answer."""
+        if self._slot:
+            self._slot = False
+            self.server.glm._release(answered)
+
     def _body_started(self) -> None:
         if self._rec.first_byte_at is None:
             self._rec.first_byte_at = time.time()
@@ -227,6 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self._body_started()
+        self._leave(answered=True)
         self.wfile.write(data)
         return outcome
 
@@ -256,6 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self._body_started()
+        self._leave(answered=True)
         self.wfile.write(data)
         return "complete"
 
@@ -274,9 +302,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for step in plan:
+        last_write = max((i for i, step in enumerate(plan) if step[0] == "write"), default=-1)
+        for i, step in enumerate(plan):
             kind = step[0]
             if kind == "write":
+                if i == last_write and plan[-1][0] == "finish":
+                    self._leave(answered=True)
                 self._write_chunk(step[1], reply.split_utf8)
             elif kind == "sleep":
                 self._wait(step[1])

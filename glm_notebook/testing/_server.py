@@ -1,7 +1,8 @@
-"""``GLMTestServer``: lifecycle, the script queue and the request records.
+"""``GLMTestServer``: lifecycle, the script queue, the concurrency limit and the request records.
 
 This module owns the public server object: starting and stopping the listening thread, the FIFO of
-``Reply``/``Fault`` scripts and the fallback responder, and the thread-safe list of
+``Reply``/``Fault`` scripts and the fallback responder, the in-flight counter behind
+``concurrency_limit`` (and ``latency``), the ``stats`` counts, and the thread-safe list of
 ``RecordedRequest`` with the ``wait_*`` helpers. What happens on a connection lives in
 ``_handler``. ``stop()`` shuts down every open connection, so stalled handlers end at once.
 """
@@ -17,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._batches import BatchStore
 from ._frames import echo_reply
 from ._handler import RecordedRequest, _Handler, _HTTPServer
 from ._script import Fault, Reply
@@ -38,6 +40,18 @@ class GLMTestServer:
     <any>/models`` lists ``models``. With ``api_key`` set, requests must carry
     ``Authorization: Bearer <api_key>`` (else 401, code 1001, queue untouched). Every request,
     including /models and rejected ones, is recorded in ``requests``.
+
+    Rate limits as GLM has them: with ``concurrency_limit=N``, a chat request that arrives while N
+    chat requests are in flight is answered at once with HTTP 429, code 1302 (``Retry-After:
+    limit_retry_after`` when that is set, else no header, as GLM's v4 API) and uses no script;
+    a request leaves the count when its last byte is about to be written. ``latency`` seconds are
+    waited (holding the slot) before every chat answer, on top of the script's own delays.
+    ``stats()`` counts chat requests, rejections and the peak in flight for assertions. All three
+    settings may be changed while the server runs; ``reset()`` restores them.
+
+    The Batch API (``POST <any>/files``, ``<any>/batches``...) is served by ``batches``, a
+    ``BatchStore`` (its docstring: the status steps, output and error files, cancel); each line
+    of a batch is answered with the scripts, as a chat request would be.
     """
 
     def __init__(
@@ -49,12 +63,22 @@ class GLMTestServer:
         models: list[str] | None = None,
         responder: Responder | None = None,
         base_path: str = "/api/paas/v4",
+        concurrency_limit: int | None = None,
+        limit_retry_after: float | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self._initial = (api_key, list(models or ["glm-4.7-flash", "glm-5"]), responder)
+        self._initial_limits = (concurrency_limit, limit_retry_after, latency)
+        self.concurrency_limit = concurrency_limit
+        self.limit_retry_after = limit_retry_after
+        self.latency = latency
+        self._in_flight = 0
+        self._stats = {"chat_requests": 0, "rejected": 0, "answered": 0, "peak_in_flight": 0}
+        self.batches = BatchStore(self)  # /files and /batches (see _batches)
         self.models: list[str] = list(self._initial[1])
         self._responder: Responder = responder or echo_reply
         self._lock = threading.Condition()
@@ -158,7 +182,10 @@ class GLMTestServer:
             self.api_key, models, responder = self._initial
             self.models = list(models)
             self._responder = responder or echo_reply
+            self.concurrency_limit, self.limit_retry_after, self.latency = self._initial_limits
+            self._stats = dict.fromkeys(self._stats, 0)
             self._lock.notify_all()
+        self.batches.reset()
 
     def _next_script(self, request: dict[str, Any]) -> Reply | Fault:
         with self._lock:
@@ -169,6 +196,32 @@ class GLMTestServer:
         if not isinstance(script, (Reply, Fault)):
             raise TypeError(f"responder returned {type(script).__name__}, not Reply or Fault")
         return script
+
+    # -- concurrency limit --------------------------------------------------------------------
+    def _admit(self) -> bool:
+        """Count a chat request in; False (not counted) when the limit is already reached."""
+        with self._lock:
+            self._stats["chat_requests"] += 1
+            limit = self.concurrency_limit
+            if limit is not None and self._in_flight >= limit:
+                self._stats["rejected"] += 1
+                return False
+            self._in_flight += 1
+            self._stats["peak_in_flight"] = max(self._stats["peak_in_flight"], self._in_flight)
+            return True
+
+    def _release(self, answered: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if answered:
+                self._stats["answered"] += 1
+
+    def stats(self) -> dict[str, int]:
+        """Counts since start or ``reset()``: ``chat_requests`` (every POST .../chat/completions),
+        ``rejected`` (429s from ``concurrency_limit``), ``answered`` (admitted requests whose answer
+        was written to the end), ``peak_in_flight`` and ``in_flight`` (admitted, not yet ended)."""
+        with self._lock:
+            return {**self._stats, "in_flight": self._in_flight}
 
     # -- records ------------------------------------------------------------------------------
     @property

@@ -1,0 +1,338 @@
+"""``glm.batch``: the provider's Batch API (half price, no concurrency limit, answers within 24 h).
+
+``glm.batch.submit(template, data, ...)`` renders the prompts exactly as ``glm.map`` does,
+writes one JSONL line per row (``custom_id`` ``row-<i>``, ``url`` ``/v4/chat/completions``, the
+body as a chat request would send it, without ``stream``), splits the file past 50,000 lines or
+about 95 MB (the service's limits are 50,000 and 100 MB), uploads each part to ``/files``
+(purpose ``batch``), creates one ``/batches`` per part and records the job in the SQLite store of
+``_cache`` (table ``batch_jobs``), so ``glm.batch.jobs()`` finds it again from a new process.
+
+``job.status()`` asks for every part and sums their counts; ``job.wait()`` polls with backoff
+(2 s, doubling up to 30 s, or a fixed ``poll_interval``), showing the same progress view as
+``glm.map``; ``job.results()`` downloads the output and error files and maps every line back to
+its row by ``custom_id`` (lines come in any order): the same ``BatchResult`` as ``glm.map``.
+``job.cancel()`` cancels the parts still running. Timestamps in seconds or milliseconds both
+read right (``read_time``). The offline model has no Batch API: a clear ConfigurationError; a
+server that answers 404 on ``/files`` gets one too. A job's requests go to the base URL it was
+submitted to, with the given (or shared) client's key. ``schema=`` is not supported here yet.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._batch import BatchResult, render_prompts, rows_of
+from ._cache import AnswerCache
+from ._errors import ConfigurationError, make_api_error
+from ._options import build_options
+from ._request import build_messages
+from ._stream_core import StreamState
+from ._types import ChatResult
+from ._version import USER_AGENT
+
+if TYPE_CHECKING:
+    from ._client import GLMClient
+
+__all__ = ["BatchAPI", "BatchJob", "BatchStatus", "batch", "read_time"]
+
+MAX_LINES = 50_000
+MAX_BYTES = 95 * 1024 * 1024  # under the service's 100 MB, with room for the multipart framing
+ENDPOINT = "/v4/chat/completions"
+FINISHED = ("completed", "failed", "expired", "cancelled")
+
+
+def read_time(value: Any) -> datetime | None:
+    """A batch timestamp as UTC datetime: seconds or milliseconds since the epoch (both are seen)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    seconds = value / 1000 if value > 1e11 else value  # 1e11 s is the year 5138
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+@dataclass
+class BatchStatus:
+    """Where a job is: ``status`` (the parts' common one, or "in_progress" while they differ),
+    request counts summed over the parts, and each part's own status."""
+
+    status: str
+    total: int
+    completed: int
+    failed: int
+    parts: list[str]
+    created_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return all(p in FINISHED for p in self.parts)
+
+
+def _headers(client: GLMClient) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    key = client.settings.api_key
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _check(response: Any, what: str, base_url: str) -> Any:
+    if response.status_code == 404:
+        raise ConfigurationError(
+            f"This provider has no Batch API (HTTP 404 from {base_url}{what}): use glm.map() instead."
+        )
+    if response.status_code != 200:
+        raise make_api_error(response.status_code, response.content)
+    return response
+
+
+def _client(client: GLMClient | None) -> GLMClient:
+    from ._client import get_client
+
+    client = client if client is not None else get_client()
+    if client.is_offline:
+        raise ConfigurationError("The offline model has no Batch API: use glm.map() instead.")
+    return client
+
+
+class BatchJob:
+    """One submitted job (one or more provider batches), as recorded on this machine."""
+
+    def __init__(self, record: dict[str, Any], client: GLMClient | None = None) -> None:
+        self.record = record
+        self.id: str = record["id"]
+        self.base_url: str = record["base_url"]
+        self.total: int = record["rows"]
+        self.parts: list[dict[str, Any]] = record["parts"]
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"BatchJob({self.id!r}, {self.total} rows, {len(self.parts)} part(s), {self.base_url!r})"
+
+    @property
+    def client(self) -> GLMClient:
+        return _client(self._client)
+
+    def _get(self, path: str) -> Any:
+        client = self.client
+        response = client.http.get(self.base_url + path, headers=_headers(client))
+        return _check(response, path, self.base_url)
+
+    def status(self) -> BatchStatus:
+        """Ask the provider where every part is."""
+        objects = [self._get(f"/batches/{p['batch_id']}").json() for p in self.parts]
+        for part, obj in zip(self.parts, objects, strict=True):
+            part["object"] = obj
+        states = [str(o.get("status")) for o in objects]
+        counts = [o.get("request_counts") or {} for o in objects]
+        status = states[0] if len(set(states)) == 1 else "in_progress"
+        return BatchStatus(
+            status=status,
+            total=self.total,
+            completed=sum(int(c.get("completed") or 0) for c in counts),
+            failed=sum(int(c.get("failed") or 0) for c in counts),
+            parts=states,
+            created_at=read_time(objects[0].get("created_at")),
+        )
+
+    def wait(self, timeout: float | None = None, poll_interval: float | None = None) -> BatchStatus:
+        """Poll until every part has finished; TimeoutError after ``timeout`` seconds."""
+        from ._map_run import progress_factory
+
+        started = time.monotonic()
+        delay = poll_interval if poll_interval is not None else 2.0
+        view = progress_factory(self.total)
+        state = self.status()
+        while not state.done:
+            if view is not None:
+                view.update(self._progress(state, started))
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                raise TimeoutError(f"batch job {self.id} is still {state.status} after {timeout} s")
+            time.sleep(delay if left is None else min(delay, left))
+            if poll_interval is None:
+                delay = min(30.0, delay * 2)
+            state = self.status()
+        if view is not None:
+            view.close(self._progress(state, started), BatchResult([None] * self.total, stopped=state.status))
+        return state
+
+    def _progress(self, state: BatchStatus, started: float) -> Any:
+        from ._map_run import MapProgress
+
+        return MapProgress(
+            total=self.total,
+            done=state.completed,
+            failed=state.failed,
+            cached=0,
+            in_flight=self.total - state.completed - state.failed,
+            concurrency=0,
+            elapsed_s=time.monotonic() - started,
+            live_done=state.completed,
+            tokens=0,
+            cost=None,
+            stopped=None if state.done else state.status,
+        )
+
+    def results(self) -> BatchResult:
+        """Download the output and error files; the answers in input order."""
+        state = self.status()
+        results: list[ChatResult | None] = [None] * self.total
+        errors: dict[int, Exception] = {}
+        for part in self.parts:
+            obj = part["object"]
+            for key in ("output_file_id", "error_file_id"):
+                file_id = obj.get(key)
+                if not file_id:
+                    continue
+                text = self._get(f"/files/{file_id}/content").text
+                for line in text.splitlines():
+                    if line.strip():
+                        self._read_line(json.loads(line), results, errors)
+        stopped = None if state.status == "completed" else state.status
+        return BatchResult(results, errors, stopped=stopped)
+
+    def _read_line(
+        self, line: dict[str, Any], results: list[ChatResult | None], errors: dict[int, Exception]
+    ) -> None:
+        custom_id = str(line.get("custom_id") or "")
+        if not custom_id.startswith("row-") or not custom_id[4:].isdigit():
+            return  # not one of ours
+        i = int(custom_id[4:])
+        if not 0 <= i < self.total:
+            return
+        response = line.get("response") or {}
+        body = response.get("body")
+        status = response.get("status_code")
+        if line.get("error") or status != 200 or not isinstance(body, dict):
+            errors[i] = make_api_error(status, body if body is not None else {"error": line.get("error")})
+            return
+        result = ChatResult(request={})
+        state = StreamState(result, time.monotonic())
+        try:
+            state.feed_completion(body)
+            state.finish()
+        except Exception as exc:  # noqa: BLE001 - a filtered answer fails its row only
+            errors[i] = exc
+            return
+        results[i] = result
+
+    def cancel(self) -> BatchStatus:
+        """Cancel every part that has not finished."""
+        client = self.client
+        for part in self.parts:
+            path = f"/batches/{part['batch_id']}/cancel"
+            _check(client.http.post(self.base_url + path, headers=_headers(client)), path, self.base_url)
+        return self.status()
+
+
+class BatchAPI:
+    """``glm.batch``: ``submit()``, ``jobs()``, ``job(id)``."""
+
+    def submit(
+        self,
+        template: str,
+        data: Any,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        schema: Any = None,
+        client: GLMClient | None = None,
+        metadata: dict[str, str] | None = None,
+        completion_window: str = "24h",
+        **options: Any,
+    ) -> BatchJob:
+        """Write, upload and start the batch; the job is recorded for ``jobs()``."""
+        client = _client(client)
+        if schema is not None:
+            raise TypeError("glm.batch.submit() does not take schema= yet: use glm.map(..., schema=...).")
+        fields = build_options(client.settings.provider, options)
+        rows, _ = rows_of(data)
+        prompts = render_prompts(template, rows)
+        if not prompts:
+            raise ValueError("glm.batch.submit() got no rows.")
+        settings = client.endpoint.resolve()
+        model = model or settings.model
+        if not model:
+            raise ValueError("glm.batch.submit() needs a model: pass model=... or set GLM_MODEL.")
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": f"row-{i}",
+                    "method": "POST",
+                    "url": ENDPOINT,
+                    "body": {"model": model, "messages": build_messages(p, system), **fields},
+                },
+                ensure_ascii=False,
+            ).encode()
+            for i, p in enumerate(prompts)
+        ]
+        base_url = str(settings.base_url).rstrip("/")
+        parts = []
+        for first, chunk in _split(lines):
+            upload = b"\n".join(chunk) + b"\n"
+            files = {"file": (f"glm-batch-{first}.jsonl", upload, "application/jsonl")}
+            response = client.http.post(
+                base_url + "/files", headers=_headers(client), files=files, data={"purpose": "batch"}
+            )
+            file_id = _check(response, "/files", base_url).json()["id"]
+            body = {
+                "input_file_id": file_id,
+                "endpoint": ENDPOINT,
+                "completion_window": completion_window,
+                "metadata": metadata or {"source": "glm_notebook"},
+            }
+            response = client.http.post(base_url + "/batches", headers=_headers(client), json=body)
+            created = _check(response, "/batches", base_url).json()
+            parts.append(
+                {"batch_id": created["id"], "input_file_id": file_id, "first_row": first, "rows": len(chunk)}
+            )
+        record = {
+            "id": parts[0]["batch_id"],
+            "created": time.time(),
+            "base_url": base_url,
+            "provider": settings.provider,
+            "model": model,
+            "rows": len(prompts),
+            "parts": parts,
+        }
+        store = AnswerCache()
+        try:
+            store.put_job(record)
+        finally:
+            store.close()
+        return BatchJob(record, client)
+
+    def jobs(self, client: GLMClient | None = None) -> list[BatchJob]:
+        """The jobs submitted from this machine (the store's), newest first."""
+        store = AnswerCache()
+        try:
+            return [BatchJob(r, client) for r in store.jobs()]
+        finally:
+            store.close()
+
+    def job(self, job_id: str, client: GLMClient | None = None) -> BatchJob:
+        for job in self.jobs(client):
+            if job.id == job_id:
+                return job
+        raise KeyError(f"no batch job {job_id!r} on this machine (glm.batch.jobs() lists them)")
+
+
+def _split(lines: list[bytes]) -> list[tuple[int, list[bytes]]]:
+    """Consecutive chunks of at most MAX_LINES lines and MAX_BYTES bytes: (first row, lines)."""
+    chunks: list[tuple[int, list[bytes]]] = []
+    current: list[bytes] = []
+    size, first = 0, 0
+    for i, line in enumerate(lines):
+        if current and (len(current) >= MAX_LINES or size + len(line) + 1 > MAX_BYTES):
+            chunks.append((first, current))
+            current, size, first = [], 0, i
+        current.append(line)
+        size += len(line) + 1
+    chunks.append((first, current))
+    return chunks
+
+
+batch = BatchAPI()
