@@ -176,7 +176,9 @@ class BatchResult:
             parts.append(f"{len(self.cached)} from cache")
         parts.append(f"{self.usage.total_tokens} tokens")
         if self.cost is not None:
-            parts.append(f"${self.cost:.4f}")
+            from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
+
+            parts.append(format_cost(self.cost))
         if self.stopped:
             parts.append(f"stopped: {self.stopped}")
         return ", ".join(parts)

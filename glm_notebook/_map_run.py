@@ -112,7 +112,9 @@ class MapProgress:
             parts.append(f"ETA {eta:.0f} s")
         parts.append(f"{self.tokens} tokens")
         if self.cost is not None:
-            parts.append(f"${self.cost:.4f}")
+            from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
+
+            parts.append(format_cost(self.cost))
         if self.stopped:
             parts.append(f"stopped: {self.stopped}")
         return ", ".join(parts)
@@ -303,7 +305,7 @@ class _Run:
             return False
         average = self.spent / self.costed
         if self.spent + (in_flight + 1) * average > self.max_cost:
-            self._budget_note = f"max_cost: the next row would take the cost past ${self.max_cost:g}"
+            self._budget_note = f"max_cost: the next row would take the cost past {self.max_cost:g} USD"
             return False
         return True
 
@@ -410,6 +412,11 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - 1261, 1301, bad fields, schema: this row only
             self.errors[i] = exc
         else:
+            if not result.complete:
+                # Stopped (an interrupt or Stop closed it) before its end: not an answer. It is
+                # neither kept nor cached, so the next run asks again instead of serving a cut text.
+                pending.appendleft(i)
+                return
             self.limit.succeeded(ticket)
             self.results[i] = result
             self.live_done += 1
@@ -499,26 +506,31 @@ def map(  # noqa: A001 - the public name is glm.map
         return run.batch(index)
     view = progress_factory(len(prompts))
     failure: list[BaseException] = []
+    # An Event, not Thread.join: a KeyboardInterrupt that lands inside join() can leave
+    # is_alive() False while the thread still runs (CPython), and answers that arrived after
+    # the snapshot would be cached but missing from the result.
+    finished = threading.Event()
 
     def work() -> None:
         try:
             run.execute()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failure.append(exc)
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name="glm-map", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)  # at most 10 progress updates a second
+        while not finished.wait(0.1):  # at most 10 progress updates a second
             if view is not None:
                 view.update(run.progress())
     except KeyboardInterrupt:
         run.stopped = "interrupted"
         run.stop()
-        while worker.is_alive():
+        while not finished.is_set():
             try:
-                worker.join(0.1)
+                finished.wait(0.1)
             except KeyboardInterrupt:  # a second interrupt while the requests are being closed
                 continue
     result = run.batch(index)

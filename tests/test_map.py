@@ -36,7 +36,8 @@ def chat_requests(server):
 
 def test_answers_are_aligned_with_a_list_of_strings(glm_server, client):
     rows = [f"row {i}" for i in range(40)]
-    result = glm.map("Echo {text}", rows, client=client, temperature=0.0)
+    # a model with no price (glm-4.7-flash, the default, is free): no cost is invented
+    result = glm.map("Echo {text}", rows, client=client, temperature=0.0, model="glm-unpriced")
     assert result.texts == [f"You said: Echo row {i}" for i in range(40)]
     assert not result.errors and result.stopped is None and len(result) == 40
     assert result.usage.total_tokens == sum(r.usage.total_tokens for r in result.results)
@@ -212,7 +213,9 @@ def test_max_cost_stops_before_the_estimate_passes_it(glm_server, client, monkey
 
 
 def test_max_cost_with_an_unknown_price_stops_after_the_first_answer(glm_server, client):
-    result = glm.map("{text}", [f"r{i}" for i in range(20)], client=client, max_cost=1.0)
+    result = glm.map(
+        "{text}", [f"r{i}" for i in range(20)], client=client, max_cost=1.0, model="glm-unpriced"
+    )
     assert result.done == 1 and "unknown" in result.stopped
     assert len(chat_requests(glm_server)) == 1
 

@@ -58,5 +58,6 @@ def test_the_saved_notebook_keeps_a_one_line_summary(tmp_path, glm_server, cache
     )
     outputs = nb.cells[1].outputs
     assert len(outputs) == 1 and set(outputs[0]["data"]) == {"text/markdown", "text/plain"}
-    assert outputs[0]["data"]["text/markdown"] == "**glm.map** 30/30 done, 240 tokens"
+    # glm-4.7-flash (the default model) is free: its cost is known, and zero
+    assert outputs[0]["data"]["text/markdown"] == "**glm.map** 30/30 done, 240 tokens, 0 USD"
     assert nb.cells[2].outputs[0]["text"].strip() == "True 30"
