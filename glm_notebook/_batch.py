@@ -174,7 +174,11 @@ class BatchResult:
             parts.append(f"{len(self.errors)} failed")
         if self.cached:
             parts.append(f"{len(self.cached)} from cache")
-        parts.append(f"{self.usage.total_tokens} tokens")
+        answered = [r for r in self.results if r is not None]
+        if answered and all(r.usage is None for r in answered):
+            parts.append("tokens not reported")  # the offline model sends no usage: unknown, not 0
+        else:
+            parts.append(f"{self.usage.total_tokens} tokens")
         if self.cost is not None:
             from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
 

@@ -156,7 +156,8 @@ class BatchJob:
                 delay = min(30.0, delay * 2)
             state = self.status()
         if view is not None:
-            view.close(self._progress(state, started), BatchResult([None] * self.total, stopped=state.status))
+            line = f"**glm.batch** job {self.id}: {state.status}, {state.completed} completed, {state.failed} failed"
+            view.close(self._progress(state, started), line)
         return state
 
     def _progress(self, state: BatchStatus, started: float) -> Any:

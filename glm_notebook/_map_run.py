@@ -110,7 +110,7 @@ class MapProgress:
         eta = self.eta_s
         if eta is not None and self.done + self.failed < self.total:
             parts.append(f"ETA {eta:.0f} s")
-        parts.append(f"{self.tokens} tokens")
+        parts.append(f"{self.tokens} tokens" if self.tokens or not self.done else "tokens not reported")
         if self.cost is not None:
             from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
 
@@ -123,7 +123,7 @@ class MapProgress:
 class ProgressView(Protocol):
     def update(self, progress: MapProgress) -> None: ...
 
-    def close(self, progress: MapProgress, result: BatchResult) -> None: ...
+    def close(self, progress: MapProgress, result: BatchResult | str) -> None: ...
 
 
 class TerminalProgress:
@@ -136,7 +136,7 @@ class TerminalProgress:
         sys.stderr.write("\r\x1b[2K" + progress.line())
         sys.stderr.flush()
 
-    def close(self, progress: MapProgress, result: BatchResult) -> None:
+    def close(self, progress: MapProgress, result: BatchResult | str) -> None:
         sys.stderr.write("\r\x1b[2K" + progress.line() + "\n")
         sys.stderr.flush()
 

@@ -34,6 +34,11 @@ class MapProgressView:
         self._show(f"**glm.map** {progress.line()}")
 
     def close(self, progress: Any, result: Any) -> None:
+        """The one-line summary; a map's BatchResult goes to ``_glm`` (a Batch API job's wait
+        passes a plain line, ``str``, and leaves ``_glm`` alone)."""
+        if isinstance(result, str):
+            self._show(result)
+            return
         self._show(f"**glm.map** {result.summary()}")
         self.shell.user_ns["_glm"] = result
 
