@@ -345,7 +345,7 @@ class GLMMagics(Magics):
                 options=options,
                 schema=schema,
             )
-        except GLMError as exc:
+        except (GLMError, TypeError, ValueError) as exc:  # also a function that cannot be a tool
             raise UsageError(str(exc)) from None
         view = self.answer_view(client, model, plain_text=plain_text)
         approver = getattr(view, "approve", None)

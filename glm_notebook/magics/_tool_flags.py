@@ -38,13 +38,4 @@ def tools_from(args: Any, namespace: dict[str, Any]) -> list[Any] | None:
         tools.append(web_search())
     if getattr(args, "max_tool_turns", None) is not None and not tools:
         raise UsageError("--max-tool-turns limits a tool loop: give the tools with --tools f,g.")
-    if not tools:
-        return None
-    from .._errors import GLMError
-    from .._tools import ToolSet
-
-    try:
-        ToolSet(tools)  # a function whose signature cannot be a schema: say so before sending
-    except (GLMError, TypeError, ValueError) as exc:
-        raise UsageError(f"--tools: {exc}") from None
-    return tools
+    return tools or None  # their schemas are built (and checked) once, by the client's tool_loop
