@@ -139,6 +139,10 @@ export function renderMarkdown(text, doc = globalThis.document) {
 // ---------------------------------------------------------------------------------------------
 // Block by block
 
+// Characters lexed at a time when rendering is behind the text (a burst from a fast stream).
+const STEP = 1024;
+const now = () => (globalThis.performance ? performance.now() : Date.now());
+
 function tokensHtml(tokens, links) {
   const list = tokens.slice();
   list.links = links;
@@ -147,7 +151,8 @@ function tokensHtml(tokens, links) {
 
 /**
  * Renders a growing Markdown text into `container`: final blocks once, the rest per update.
- * `update(text)` is cheap when only the end of the text changed; any other change starts over.
+ * `update(text, deadline)` is cheap when only the end of the text changed; any other change starts
+ * over.
  */
 export class IncrementalMarkdown {
   constructor(container, doc = globalThis.document) {
@@ -163,40 +168,67 @@ export class IncrementalMarkdown {
     this.openNodes = []; // the nodes of the rest, replaced at each update
     this.whole = false; // render the whole text each time (see the module comment)
     this.committedBlocks = 0;
+    this.caughtUp = true; // false while a deadline left part of `text` unrendered
   }
 
-  update(text) {
-    if (text === this.text) return;
+  /**
+   * Render `text`. With a `deadline` (a `performance.now()` time), stop committing blocks once it
+   * has passed and return false: the rest is rendered by later calls (the view calls again on the
+   * next frame), so a burst of many kilobytes never becomes one long task. Returns true when the
+   * whole text is shown.
+   */
+  update(text, deadline = Infinity) {
+    if (text === this.text && this.caughtUp) return true;
     if (!text.startsWith(this.stable)) this.reset();
     this.text = text;
-    const tail = text.slice(this.stable.length);
-    if (this.whole || tail.includes("\r")) {
+    this.caughtUp = true;
+    if (this.whole || text.slice(this.stable.length).includes("\r")) {
       this.whole = true;
       this.container.replaceChildren(renderMarkdown(text, this.doc));
-      return;
+      return true;
     }
-    let tokens;
-    try {
-      tokens = marked.lexer(tail);
-    } catch (_error) {
-      this.replaceOpen(sanitize(plainText(tail, this.doc), this.doc));
-      return;
+    // Behind by more than a step: lex a prefix of the rest. Its final blocks are final in the
+    // whole text too (a prefix is what the stream looked like earlier), so they can be committed.
+    let step = deadline === Infinity ? Infinity : STEP;
+    for (;;) {
+      const tail = text.slice(this.stable.length);
+      const piece = tail.length > step ? tail.slice(0, step) : tail;
+      const last = piece.length === tail.length;
+      let tokens;
+      try {
+        tokens = marked.lexer(piece);
+      } catch (_error) {
+        if (!last) {
+          step = Infinity;
+          continue;
+        }
+        this.replaceOpen(sanitize(plainText(tail, this.doc), this.doc));
+        return true;
+      }
+      if (Object.keys(tokens.links || {}).length > 0) {
+        // A reference definition can change any block above it: from now on, whole renders.
+        this.whole = true;
+        this.container.replaceChildren(renderMarkdown(text, this.doc));
+        return true;
+      }
+      const cut = finalBlocks(tokens, piece);
+      if (cut.count > 0) {
+        const done = sanitize(tokensHtml(tokens.slice(0, cut.count), tokens.links), this.doc);
+        this.removeOpen();
+        this.container.append(done);
+        this.stable += piece.slice(0, cut.length);
+        this.committedBlocks += cut.count;
+      }
+      if (last) {
+        this.replaceOpen(sanitize(tokensHtml(tokens.slice(cut.count), tokens.links), this.doc));
+        return true;
+      }
+      if (cut.count === 0) step *= 2; // one block longer than the piece: look further ahead
+      if (now() >= deadline) {
+        this.caughtUp = false;
+        return false;
+      }
     }
-    if (Object.keys(tokens.links || {}).length > 0) {
-      // A reference definition can change any block above it: from now on, whole renders.
-      this.whole = true;
-      this.container.replaceChildren(renderMarkdown(text, this.doc));
-      return;
-    }
-    const cut = finalBlocks(tokens, tail);
-    if (cut.count > 0) {
-      const done = sanitize(tokensHtml(tokens.slice(0, cut.count), tokens.links), this.doc);
-      this.removeOpen();
-      this.container.append(done);
-      this.stable += tail.slice(0, cut.length);
-      this.committedBlocks += cut.count;
-    }
-    this.replaceOpen(sanitize(tokensHtml(tokens.slice(cut.count), tokens.links), this.doc));
   }
 
   removeOpen() {

@@ -4,7 +4,8 @@
 // message format). Per model, a StreamState appends the pieces, checks the sequence numbers and the
 // final lengths, and asks the kernel for the full text once if something went missing. Each view
 // renders Markdown at most once per animation frame (less often when rendering gets slow), block by
-// block (markdown.js: finished blocks once, only the open last block again), with marked, and
+// block (markdown.js: finished blocks once, only the open last block again; a burst of text is
+// rendered over several frames, FRAME_BUDGET_MS of script each), with marked, and
 // sanitizes the HTML with DOMPurify: model output is untrusted and must never run script.
 import { IncrementalMarkdown } from "./markdown.js";
 
@@ -134,6 +135,9 @@ function element(doc, tag, className, text) {
 }
 
 const now = () => (globalThis.performance ? performance.now() : Date.now());
+// Script time one frame may spend on Markdown when the view is behind; layout and paint come on
+// top, and the whole frame must stay well under the 50 ms of a "long task".
+const FRAME_BUDGET_MS = 8;
 const nextFrame = (callback) =>
   typeof globalThis.requestAnimationFrame === "function" ? requestAnimationFrame(callback) : setTimeout(callback, 16);
 
@@ -212,15 +216,22 @@ function mountView(model, el, state) {
     scheduled = false;
     if (disposed) return;
     const started = now();
-    answerMarkdown.update(state.text);
+    const deadline = started + FRAME_BUDGET_MS;
+    let caughtUp = answerMarkdown.update(state.text, deadline);
     const calls = model.get("tool_calls");
     if (calls !== shownCalls) {
       renderToolCalls(tools, calls, doc, (msg) => model.send(msg));
       shownCalls = calls;
     }
     // Collapsed thinking is rendered only when someone opens it.
-    if (thinking.open) reasoningMarkdown.update(state.reasoning);
+    if (thinking.open) caughtUp = reasoningMarkdown.update(state.reasoning, Math.max(deadline, now() + 2)) && caughtUp;
     updateChrome();
+    if (!caughtUp) {
+      // Behind a burst of text: go on next frame, a budget's worth at a time (no long task).
+      notBefore = 0;
+      schedule();
+      return;
+    }
     // Keep rendering under about a quarter of the time, however long the answer grows.
     notBefore = now() + 3 * (now() - started);
   }

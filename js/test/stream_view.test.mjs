@@ -295,6 +295,41 @@ test("a text that is not an extension of the last one starts over", () => {
   assert.equal(box.innerHTML, wholeHtml("# Two\n\nother"));
 });
 
+test("a burst under a deadline is rendered over several calls, final blocks only, ending as one whole render", () => {
+  const burst = Array.from({ length: 12 }, () => LONG_MARKDOWN).join("\n\n");
+  const whole = wholeHtml(burst);
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  let calls = 0;
+  let heading = null;
+  while (!md.update(burst, 0)) {
+    // a deadline already passed: one step (about a kilobyte) per call, never the whole burst
+    calls += 1;
+    assert.ok(calls < 1000, "never caught up");
+    assert.ok(whole.startsWith(box.innerHTML), `call ${calls} shows something other than final blocks`);
+    heading ??= box.querySelector("h1");
+  }
+  assert.ok(calls >= burst.length / 2048, `${calls} calls for ${burst.length} characters`);
+  assert.equal(box.innerHTML, whole);
+  assert.equal(box.querySelector("h1"), heading); // committed blocks were never re-rendered
+  assert.equal(md.update(burst, 0), true); // nothing left to do
+});
+
+test("a view behind a burst of text catches up over several frames", async () => {
+  const { model, el, cleanup } = await mount();
+  const burst = Array.from({ length: 30 }, () => LONG_MARKDOWN).join("\n\n");
+  model.deliver({ type: "delta", seq: 1, text: burst });
+  const answer = el.querySelector(".glm-answer");
+  const shown = [];
+  for (let k = 0; k < 200 && answer.innerHTML !== wholeHtml(burst); k += 1) {
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    shown.push(answer.textContent.length);
+  }
+  assert.equal(answer.innerHTML, wholeHtml(burst));
+  assert.ok(shown.filter((n, i) => i > 0 && n > shown[i - 1]).length >= 3, `shown per frame: ${shown}`);
+  cleanup();
+});
+
 // ---------------------------------------------------------------------------------------------
 // The loader (the widget's saved `_esm`): the code arrives in a message, imported once per page
 

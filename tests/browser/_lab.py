@@ -22,7 +22,8 @@ Two halves:
   kernel, set a cell's source, run it (Shift+Enter or the ``notebook:run-cell`` command), read an
   output area's text, interrupt the kernel (toolbar button), save (Ctrl+S), close and reopen, and
   collect console errors. :func:`install_longtask_observer` / :func:`longest_task_ms` measure the
-  longest main-thread task with a ``PerformanceObserver('longtask')``.
+  longest main-thread task with a ``PerformanceObserver('longtask')`` (tasks over 50 ms);
+  :class:`MainThreadTrace` reads every task, however short, from a Chrome trace.
   For ``%%glm`` outputs: :meth:`LabPage.answer` reads what a cell shows (live StreamView or its
   static Markdown copy: answer text, status line, error line, Stop button), :meth:`LabPage.wait_answer`
   waits for a condition on it (and says what the cell showed if it never held), :meth:`LabPage.start_answer_sampler` / :meth:`LabPage.answer_samples`
@@ -474,6 +475,54 @@ def long_tasks(page: Any, since_ms: float = 0.0) -> list[dict[str, Any]]:
 def longest_task_ms(page: Any, since_ms: float = 0.0) -> float:
     """Duration of the longest main-thread task seen (0.0 if none exceeded 50 ms)."""
     return max((t["duration"] for t in long_tasks(page, since_ms)), default=0.0)
+
+
+class MainThreadTrace:
+    """The page's main-thread tasks of every length, from a Chrome trace (Chromium only).
+
+    The longtask observer sees only tasks over 50 ms; this sees each task (``RunTask`` on the
+    renderer's main thread) and the page's ``performance.mark`` times, so a test can say how long
+    the longest task between two marks was. Use as ``with MainThreadTrace(browser, page) as trace:``
+    then :meth:`longest_between`. Tracing costs a little CPU; the figures are for reports, not for
+    timed assertions.
+    """
+
+    def __init__(self, browser: Any, page: Any) -> None:
+        self.browser, self.page = browser, page
+        self.tasks: list[tuple[float, float]] = []  # (start, duration) in ms, the trace's clock
+        self.marks: dict[str, float] = {}  # performance.mark name -> time on the same clock
+
+    def __enter__(self) -> MainThreadTrace:
+        self.browser.start_tracing(
+            page=self.page,
+            categories=["devtools.timeline", "disabled-by-default-devtools.timeline", "blink.user_timing"],
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        raw = self.browser.stop_tracing()
+        data = json.loads(raw)
+        events = data["traceEvents"] if isinstance(data, dict) else data
+        marks = [
+            e
+            for e in events
+            if "blink.user_timing" in e.get("cat", "") and e.get("name", "").startswith("glm-")
+        ]
+        thread = (marks[0]["pid"], marks[0]["tid"]) if marks else None
+        for e in marks:
+            self.marks.setdefault(e["name"], e["ts"] / 1000)
+        for e in events:
+            if (e.get("pid"), e.get("tid")) == thread and e.get("ph") == "X" and e.get("name") == "RunTask":
+                self.tasks.append((e["ts"] / 1000, e.get("dur", 0) / 1000))
+
+    def between(self, first: str, last: str) -> list[float]:
+        """The durations (ms) of the tasks that ended between the marks ``first`` and ``last``."""
+        start, end = self.marks[first], self.marks[last]
+        return [d for t, d in self.tasks if start <= t + d <= end + 0.001]
+
+    def longest_between(self, first: str, last: str) -> float:
+        """The longest task that ended between the marks ``first`` and ``last`` (ms; 0 if none)."""
+        return max(self.between(first, last), default=0.0)
 
 
 def page_now_ms(page: Any) -> float:

@@ -3,12 +3,15 @@
 A 100 KB answer with headings, paragraphs, links, lists, code blocks (with blank lines inside) and
 tables streams as 20,000 deltas at full speed from the session's ``GLMTestServer``. The test prints
 and records (``test-artifacts/browser_figures.json``) the longest main-thread task while the live
-view shows it (PerformanceObserver ``longtask``; the swap to JupyterLab's own Markdown rendering at
-the end is JupyterLab's work and is recorded separately), and checks that a heading rendered early
-in the stream is the same DOM node when the stream ends: finished blocks are rendered once.
+view is shown: every task, from a Chrome trace (``MainThreadTrace``), and those over 50 ms, from
+PerformanceObserver ``longtask``. The swap to JupyterLab's own Markdown rendering at the end is
+JupyterLab's work and is recorded separately, as is JupyterLab's running of the cell before the
+view appears. The test checks that a heading rendered early in the stream is the same DOM node
+when the stream ends (finished blocks are rendered once), and that the view had shown the whole
+answer when it was swapped out (it renders a burst of text over several frames).
 
-The goal is a longest task of at most 50 ms. It is checked by ``make bench`` (render time per
-frame), not here: this machine is shared, so the test asserts only a generous sanity bound.
+The goal is a longest task of at most 50 ms (measured 26-32 ms). This machine is shared, so the
+test asserts only a generous sanity bound; ``make bench`` tracks render time per frame.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import time
 
 import pytest
-from _lab import LabPage, long_tasks, page_now_ms, record_figures, start_lab
+from _lab import LabPage, MainThreadTrace, long_tasks, page_now_ms, record_figures, start_lab
 
 from glm_notebook.testing import GLMTestServer, Reply
 
@@ -52,18 +55,26 @@ DELTAS = [LONG_ANSWER[a:b] for a, b in zip(_CUTS, _CUTS[1:], strict=False)]  # 4
 
 # Watches the live view of the page's first %%glm output: the first <h2> it shows, whether that node
 # is still the answer's first <h2> at every check and when the answer is done, and when the live
-# view is removed (a MutationObserver: the time is taken inside the task that removes it).
+# view is removed (a MutationObserver: the times are taken inside the tasks that add and remove it,
+# and marked with performance.mark, so a Chrome trace of the run can find them).
 _WATCH_JS = """() => {
   const w = {heading: null, headingAt: null, checks: 0, replaced: 0, doneAt: null, sameAtDone: null,
-             liveCharsAtDone: 0, removedAt: null, seen: false};
+             liveCharsAtDone: 0, liveCharsAtRemoval: 0, shownAt: null, removedAt: null, seen: false,
+             root: null};
   const answerOf = (root) => root.querySelector('.glm-answer');
   const check = () => {
     const root = document.querySelector('.jp-OutputArea .glm-stream');
     if (!root) {
-      if (w.seen && w.removedAt === null) w.removedAt = performance.now();
+      if (w.seen && w.removedAt === null) {
+        w.removedAt = performance.now();
+        performance.mark('glm-view-removed');
+        w.liveCharsAtRemoval = answerOf(w.root).textContent.length;  // what it showed until then
+      }
       return;
     }
+    if (!w.seen) { w.shownAt = performance.now(); performance.mark('glm-view-shown'); }
     w.seen = true;
+    w.root = root;
     const first = answerOf(root).querySelector('h2');
     if (first && !w.heading) { w.heading = first; w.headingAt = performance.now(); w.headingText = first.textContent; }
     if (w.heading) {
@@ -78,7 +89,8 @@ _WATCH_JS = """() => {
   };
   w.timer = setInterval(check, 50);
   w.observer = new MutationObserver(() => {
-    if (w.seen && w.removedAt === null && !document.querySelector('.jp-OutputArea .glm-stream')) check();
+    if (!w.seen) { if (document.querySelector('.jp-OutputArea .glm-stream')) check(); }
+    else if (w.seen && w.removedAt === null && !document.querySelector('.jp-OutputArea .glm-stream')) check();
     else if (w.doneAt === null) { const r = document.querySelector('.jp-OutputArea .glm-stream.glm-done'); if (r) check(); }
   });
   w.observer.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
@@ -86,7 +98,7 @@ _WATCH_JS = """() => {
 }"""
 
 _WATCH_RESULT_JS = """() => { const w = window.__glmWatch; clearInterval(w.timer); w.observer.disconnect();
-  const {heading, timer, observer, ...rest} = w; return rest; }"""
+  const {heading, timer, observer, root, ...rest} = w; return rest; }"""
 
 
 def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMTestServer) -> None:
@@ -100,23 +112,31 @@ def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMT
     lab.page.evaluate(_WATCH_JS)
     since = page_now_ms(lab.page)
     t0 = time.monotonic()
-    lab.run_cell(1, wait=False)
-    lab.wait_cell_done(1, timeout=180)
-    elapsed = time.monotonic() - t0
-    final = lab.wait_answer(1, "a.kind === 'static'", timeout=120)
-    lab.page.wait_for_function("() => window.__glmWatch.removedAt !== null")
+    with MainThreadTrace(lab.page.context.browser, lab.page) as trace:
+        lab.run_cell(1, wait=False)
+        lab.wait_cell_done(1, timeout=180)
+        elapsed = time.monotonic() - t0
+        final = lab.wait_answer(1, "a.kind === 'static'", timeout=120)
+        lab.page.wait_for_function("() => window.__glmWatch.removedAt !== null")
     watch = lab.page.evaluate(_WATCH_RESULT_JS)
     tasks = long_tasks(lab.page, since)
 
-    removed = watch["removedAt"]
-    live = [t for t in tasks if t["start"] + t["duration"] <= removed]
+    shown, removed = watch["shownAt"], watch["removedAt"]
+    before = [t for t in tasks if t["start"] + t["duration"] < shown]  # JupyterLab running the cell
+    live = [t for t in tasks if shown <= t["start"] + t["duration"] <= removed]
     swap = [t for t in tasks if t["start"] + t["duration"] > removed]
     longest_live = max((t["duration"] for t in live), default=0.0)
+    traced = trace.between("glm-view-shown", "glm-view-removed")  # every task, not only > 50 ms
     figures = {
         "long_answer_chars": len(LONG_ANSWER),
         "long_answer_deltas": len(DELTAS),
         "long_answer_cell_seconds": round(elapsed, 2),
         "long_answer_longest_live_task_ms": round(longest_live, 1),
+        "long_answer_longest_live_task_ms_traced": round(max(traced, default=0.0), 1),
+        "long_answer_live_tasks_traced": len(traced),
+        "long_answer_longest_task_before_view_ms": round(
+            max((t["duration"] for t in before), default=0.0), 1
+        ),
         "long_answer_live_long_tasks": len(live),
         "long_answer_live_long_task_total_ms": round(sum(t["duration"] for t in live), 1),
         "long_answer_longest_swap_task_ms": round(max((t["duration"] for t in swap), default=0.0), 1),
@@ -124,8 +144,13 @@ def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMT
         "long_answer_early_heading_replaced": watch["replaced"],
         "long_answer_early_heading_same_node_at_end": watch["sameAtDone"],
         "long_answer_live_chars_at_end": watch["liveCharsAtDone"],
+        "long_answer_live_chars_at_swap": watch["liveCharsAtRemoval"],
     }
-    marks = {k: round(watch[k] - since) for k in ("headingAt", "doneAt", "removedAt") if watch[k] is not None}
+    marks = {
+        k: round(watch[k] - since)
+        for k in ("shownAt", "headingAt", "doneAt", "removedAt")
+        if watch[k] is not None
+    }
     print(
         f"\nlong tasks (ms after the cell started: start+duration): {[(round(t['start'] - since), round(t['duration'])) for t in tasks]}; {marks}"
     )
@@ -136,8 +161,10 @@ def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMT
     assert watch["headingText"] == "Section 0: sampling, part 0", watch
     assert watch["checks"] >= 3, watch
     assert watch["replaced"] == 0 and watch["sameAtDone"] is True, figures
-    # the live view showed the whole answer before the swap (rendered text: no Markdown syntax)
-    assert watch["liveCharsAtDone"] > 0.8 * len(LONG_ANSWER), figures
+    # the live view showed the whole answer before the swap (rendered text: no Markdown syntax, so
+    # about 82% of the source's characters). It renders a burst over several frames, so when the
+    # stream ends it may still be catching up: what counts is what it showed when it was removed.
+    assert watch["liveCharsAtRemoval"] > 0.8 * len(LONG_ANSWER), figures
     # the static copy is JupyterLab's rendering of the whole answer
     md = lab.output_data(1)[0]["data"]["text/markdown"]
     assert md.startswith(LONG_ANSWER), (len(md), md[-300:])
