@@ -215,3 +215,21 @@ def test_entity_encoded_scheme_link_becomes_an_inert_anchor():
         if t.type == "link_open"
     ]
     assert hrefs and all(h.startswith("#") for h in hrefs)
+
+
+@pytest.mark.parametrize(
+    ("answer", "saved"),
+    [
+        ("If $a<b$ then $b > a$.", "If $a\\lt b$ then $b > a$."),
+        ("$$\nx_1 < y_1\n$$", "$$\nx_1 \\lt  y_1\n$$"),
+        ("Both \\(a<b\\) and \\[c<d\\] are math.", "Both \\(a\\lt b\\) and \\[c\\lt d\\] are math."),
+        # prose around math and dollars that are not math keep the usual escaping
+        ("It costs $5<$6, <b>x</b>", "It costs $5&lt;$6, &lt;b>x&lt;/b>"),
+        ("$x$<script>alert(1)</script>", "$x$&lt;script>alert(1)&lt;/script>"),
+        ("`$a<b$` is code", "`$a<b$` is code"),
+    ],
+)
+def test_less_than_inside_math_is_tex_not_an_html_entity(answer: str, saved: str) -> None:
+    """JupyterLab hands math to MathJax as written: '&lt;' there would be typeset as '&lt;'."""
+    assert neutralize_markdown(answer) == saved
+    assert_inert(render(saved))

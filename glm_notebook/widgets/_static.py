@@ -10,6 +10,8 @@ enabled, so ``neutralize_markdown`` rewrites it before it is saved:
 * code is left exactly as written: fenced and indented code blocks and code spans (located with
   markdown-it-py, not guessed), so a code block still shows ``<div>`` literally;
 * everywhere else ``<`` becomes ``&lt;``: no raw HTML, no ``<script>``, no ``<img onerror>``;
+  inside math (``$...$``, ``$$...$$``, found by the live view's rules) it becomes ``\\lt `` instead:
+  JupyterLab hands math to MathJax as written, where ``&lt;`` would show as those four characters;
 * character references that could spell a URL scheme (``&#106;``, ``&colon;``, ``&Tab;``) are
   escaped, so they show as written instead of decoding inside a link;
 * a link or reference-definition target starting with ``javascript:``, ``vbscript:``, ``data:`` or
@@ -49,6 +51,15 @@ _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0
 # Characters an entity must not produce outside code: they could spell a scheme such as "javascript:".
 _SCHEME_CHARS_RE = re.compile(r"[A-Za-z0-9:\x00-\x20\x7f]")
 _UNESCAPED_PIPE_RE = re.compile(r"(?<!\\)\|")
+# Math as JupyterLab finds it before rendering Markdown: $$...$$ and \[...\] (may span lines),
+# \(...\), and $...$ on one line by the live view's rule (js/src/markdown.js, after Pandoc: no space
+# just inside the dollars, no digit right after, so "$5 and $6" stays prose).
+_MATH_RE = re.compile(
+    r"(?<![\\$])\$\$(?:[^$]|\$(?!\$))+?\$\$"
+    r"|\\\[[\s\S]+?\\\]|\\\([\s\S]+?\\\)"
+    r"|(?<![\\$])\$(?=[^\s$])(?:\\.|[^\\$\n])*?[^\s\\$]\$(?!\d)"
+    r"|(?<![\\$])\$[^\s$\\]\$(?!\d)"
+)
 _SENTINEL = "glm-notebook-end-of-text"
 _MAX_PARSED = 300_000  # characters; markdown-it-py parses roughly 50-300 KB a second
 
@@ -107,8 +118,13 @@ def _escape_entity(match: re.Match[str]) -> str:
 def _neutralize_prose(text: str) -> str:
     """Neutralise Markdown text that holds no code."""
     text = _ENTITY_RE.sub(_escape_entity, text)
-    text = text.replace("<", "&lt;")
-    return _LINK_TARGET_RE.sub(r"\1#\2", text)
+    out, pos = [], 0
+    for math in _MATH_RE.finditer(text):
+        out.append(text[pos : math.start()].replace("<", "&lt;"))
+        out.append(math.group(0).replace("<", "\\lt "))
+        pos = math.end()
+    out.append(text[pos:].replace("<", "&lt;"))
+    return _LINK_TARGET_RE.sub(r"\1#\2", "".join(out))
 
 
 def _code_spans(src: str) -> list[tuple[int, int]]:
