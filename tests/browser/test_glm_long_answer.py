@@ -174,7 +174,7 @@ def test_long_markdown_answer_keeps_the_page_steady(lab_page: LabPage, glm: GLMT
 
 
 MATH_ANSWER = (
-    "Euler's identity is $e^{i\\pi} + 1 = 0$, and $a_1 + b_1 = c_1$ keeps its underscores.\n\n"
+    "Euler's identity is $e^{i\\pi} + 1 = 0$, and $a_1 + b_1 = c_1$ keeps its underscores; $a < b$.\n\n"
     "$$\n\\sum_{i=1}^{n} x_i^2\n$$\n\n"
     "```python\nprint('code keeps its language')\n```\n"
 )
@@ -187,6 +187,8 @@ _MATH_JS = """(i) => {
   return {live: live ? [...live.querySelectorAll('.glm-math')].map((e) => e.textContent) : null,
           liveEm: live ? live.querySelectorAll('em').length : null, liveCode: code(live),
           typeset: md ? md.querySelectorAll('mjx-container').length : 0,
+          mathErrors: md ? [...md.querySelectorAll('mjx-merror')].map((e) => e.getAttribute('data-mjx-error') || e.textContent) : [],
+          mathText: md ? [...md.querySelectorAll('mjx-container')].map((e) => e.textContent).join(' | ') : '',
           staticCode: md ? (md.querySelector('pre code, pre') || {}).className || '' : null,
           staticCodeLang: md ? [...md.querySelectorAll('[class*="language-"], [data-language]')]
                                  .map((e) => e.className + ' ' + (e.dataset.language || '')).join('|') : null};
@@ -206,15 +208,22 @@ def test_math_and_code_survive_the_live_view_and_the_saved_copy(
     lab.wait_cell_done(1, timeout=60)
     lab.wait_answer(1, "a.kind === 'static'", timeout=60)
     # JupyterLab typesets the saved copy's math (MathJax builds one mjx-container per formula)
-    lab.page.wait_for_function(f"(i) => ({_MATH_JS})(i).typeset >= 3", arg=1, timeout=60_000)
+    lab.page.wait_for_function(f"(i) => ({_MATH_JS})(i).typeset >= 4", arg=1, timeout=60_000)
     final = lab.page.evaluate(_MATH_JS, 1)
     print(f"\nlive: {live}\nstatic: {final}")
-    assert live["live"] == ["$e^{i\\pi} + 1 = 0$", "$a_1 + b_1 = c_1$", "$$\n\\sum_{i=1}^{n} x_i^2\n$$"], live
+    assert live["live"] == [
+        "$e^{i\\pi} + 1 = 0$",
+        "$a_1 + b_1 = c_1$",
+        "$a < b$",
+        "$$\n\\sum_{i=1}^{n} x_i^2\n$$",
+    ], live
     assert live["liveEm"] == 0 and live["liveCode"] == "language-python", live
-    assert final["typeset"] == 3, final
+    assert final["typeset"] == 4, final
+    assert final["mathErrors"] == [] and "a<b" in final["mathText"], final  # "<" is TeX, not &lt;
     assert "language-python" in final["staticCodeLang"] or "python" in final["staticCode"], final
     md = lab.output_data(1)[0]["data"]["text/markdown"]
-    assert md.startswith(MATH_ANSWER.strip()), md  # the saved Markdown has the math as written
+    # the saved Markdown has the math as written, '<' spelled as TeX (no raw '<' is saved)
+    assert md.startswith(MATH_ANSWER.replace("$a < b$", "$a \\lt  b$").strip()), md
 
 
 SAVED_ANSWER = "## An answer\n\n" + " ".join(f"word{i}" for i in range(300))
