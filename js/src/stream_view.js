@@ -137,7 +137,7 @@ function element(doc, tag, className, text) {
 const now = () => (globalThis.performance ? performance.now() : Date.now());
 // Script time one frame may spend on Markdown when the view is behind; layout and paint come on
 // top, and the whole frame must stay well under the 50 ms of a "long task".
-const FRAME_BUDGET_MS = 8;
+export const FRAME_BUDGET_MS = 8;
 const nextFrame = (callback) =>
   typeof globalThis.requestAnimationFrame === "function" ? requestAnimationFrame(callback) : setTimeout(callback, 16);
 
