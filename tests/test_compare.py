@@ -90,9 +90,7 @@ def test_samples_must_be_sensible(ip, zai_env):
 
 def test_compare_streams_every_panel_concurrently_in_grid_order(client, zai_env):
     zai_env.responder = lambda req: Reply(text=f"t={req['temperature']} p={req['top_p']} done", delay=0.15)
-    started = time.monotonic()
     results = compare("Q", temperature=[0, 1], top_p=[0.5, 1.0], client=client, display="none")
-    elapsed = time.monotonic() - started
     assert [r.text for r in results] == [
         "t=0.0 p=0.5 done",
         "t=0.0 p=1.0 done",
@@ -104,8 +102,6 @@ def test_compare_streams_every_panel_concurrently_in_grid_order(client, zai_env)
     for a in requests:
         for b in requests:
             assert a.started_at < b.ended_at  # every request was open while every other one was
-    single = max(r.ended_at - r.started_at for r in requests)
-    assert elapsed < 2 * single  # close to the slowest panel, not the sum of four
     # The async client uses the shared client's key, base URL and model.
     assert {r.headers.get("authorization") for r in requests} == {f"Bearer {TEST_KEY}"}
     assert {r.json["model"] for r in requests} == {client.model}
@@ -205,10 +201,8 @@ def test_interrupt_cancels_every_panel_and_keeps_partial_texts(ip, zai_env):
         signal.pthread_kill(main, signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    started = time.monotonic()
     with capture_output(), pytest.raises(KeyboardInterrupt):
         ip.run_cell_magic("glm", '--compare "temperature=0,1"', "Q")
-    assert time.monotonic() - started < 4
     results = ip.user_ns["_glm"]
     assert all(r.stopped and r.text.startswith("w1") for r in results)
     outcomes = [r.outcome for r in zai_env.wait_until_finished()]
