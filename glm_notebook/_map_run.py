@@ -11,8 +11,9 @@ Who retries what: the engine's own retries are off for the run's client (``max_r
 1302 reaches the concurrency policy (``_limiter``) instead of sleeping inside one request. Rate
 limits (1302, 1303, 1305, 429) put the row back at the front of the queue and step the window
 down; 5xx, connection failures and cut streams are retried per row with backoff (4 retries);
-401/1000-1004, 1113, quotas, an unknown model and configuration errors stop the whole run at once
-(no other row is sent; the error raised carries ``.batch``, the partial result); any other error
+401/1000-1004, 1113, quotas, an unknown model and configuration errors stop the whole run (no
+other row is sent; the rows already in flight are waited for and kept, since their answers may be
+paid for; the error raised carries ``.batch``, the partial result); any other error
 (1261 prompt too long, 1301 content filter, a bad field, a schema that stays invalid) fails that
 row only. Every answer is committed to the cache (``_cache``) as it arrives.
 
@@ -331,14 +332,25 @@ class _Run:
             if waiter:
                 ring_now(waiter[0])
 
-        while self.fatal is None:
+        while True:
             while finished:  # answers first: they free slots and teach the limit
                 task = finished.popleft()
                 i, ticket = tasks.pop(task)
                 self.in_flight = len(tasks)
                 self._finish(task, i, ticket, pending, later, keys, cache)
-                if self.fatal is not None:
+            if self.fatal is not None:
+                # Nothing new starts; the answers already being generated (paid for, most likely)
+                # are waited for and kept. With a bad key or no balance they fail at once anyway.
+                if not tasks:
                     return
+                settle: asyncio.Future[None] = loop.create_future()
+                waiter[:] = [settle]
+                try:
+                    if not finished:
+                        await settle
+                finally:
+                    waiter.clear()
+                continue
             now = time.monotonic()
             while later and later[0][0] <= now:
                 pending.appendleft(heapq.heappop(later)[1])
@@ -401,7 +413,7 @@ class _Run:
             else:
                 pending.appendleft(i)
         except FATAL as exc:
-            self.fatal = exc
+            self.fatal = self.fatal or exc  # the first one is the cause
         except RETRIED as exc:
             self.attempts[i] += 1
             if self.attempts[i] > ROW_RETRIES:
@@ -431,7 +443,8 @@ def _fatal_error(run: _Run, batch: BatchResult) -> Exception:
     done = batch.done
     message = (
         f"glm.map stopped: {getattr(exc, 'message', exc)} ({done} of {len(batch)} rows done; "
-        "no other row was sent; the partial BatchResult is the error's .batch)"
+        "no other row was sent, those in flight were finished and kept; the partial BatchResult is "
+        "the error's .batch)"
     )
     new: Exception
     if isinstance(exc, APIError):

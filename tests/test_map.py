@@ -100,13 +100,37 @@ def test_no_balance_mid_run_stops_at_once_and_keeps_the_finished_rows(glm_server
     with pytest.raises(glm.InsufficientBalance) as info:
         glm.map("{text}", [f"r{i}" for i in range(200)], client=client)
     batch = info.value.batch
-    assert 10 <= batch.done < 200 and batch.texts[30] is None  # those in flight with it: cancelled
+    assert 10 <= batch.done < 200 and batch.texts[30] is None
     assert all(t == f"r{i}" for i, t in enumerate(batch.texts) if t is not None)
     records = glm_server.wait_until_finished()
     refused = next(r for r in records if r.outcome == "error_status")
     # Nothing is sent once the client has read it (a request may cross the answer on the wire).
     assert not [r for r in records if r.started_at > refused.ended_at + 0.05]
     assert AnswerCache().count() == batch.done  # paid for, kept
+
+
+def test_answers_in_flight_when_the_run_stops_are_finished_and_kept(glm_server, client):
+    """A run-stopping error does not throw away answers already being generated (and paid for)."""
+
+    def responder(request):
+        text = last_user_text(request)
+        if text == "r2":
+            return Fault.balance()
+        return Reply(text=f"answer {text}", first_delay=0.8 if text == "r1" else 0.0)
+
+    glm_server.responder = responder
+    with pytest.raises(glm.InsufficientBalance) as info:
+        glm.map("{text}", [f"r{i}" for i in range(10)], client=client)
+    batch = info.value.batch
+    records = glm_server.wait_until_finished()
+    by_text = {last_user_text(r.json): r for r in records}
+    assert by_text["r1"].started_at < by_text["r2"].ended_at  # r1 was in flight when r2 was refused
+    assert batch.texts[1] == "answer r1" and by_text["r1"].outcome == "complete"
+    assert batch.texts[2] is None and "r2" not in [
+        last_user_text(r.json) for r in records if r.outcome == "complete"
+    ]
+    assert AnswerCache().count() == batch.done  # every finished answer is cached
+    assert "in flight were finished and kept" in str(info.value)
 
 
 def test_prompt_too_long_and_content_filter_fail_their_row_only(glm_server, client):
