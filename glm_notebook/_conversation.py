@@ -21,8 +21,18 @@ class Turn:
     """One question and its answer."""
 
     key: str
-    user: str
+    user: Any  # the question as sent: text, or a list of parts (text with context blocks, images)
     assistant: str
+
+    def user_text(self) -> str:
+        """The question for ``%glm history``: its text parts, an image as ``[image]``."""
+        if isinstance(self.user, str):
+            return self.user
+        return "\n".join(
+            p.get("text", "") if p.get("type") == "text" else "[image]"
+            for p in self.user
+            if isinstance(p, dict)
+        )
 
 
 @dataclass
@@ -46,7 +56,7 @@ class Conversation:
         out.append({"role": "user", "content": prompt})
         return out
 
-    def record(self, user: str, assistant: str, *, key: str | None = None) -> int:
+    def record(self, user: Any, assistant: str, *, key: str | None = None) -> int:
         """Store a turn; a turn with the key of an earlier one replaces it and drops later turns.
 
         Dropping the later turns keeps the history consistent with what the model saw: they were

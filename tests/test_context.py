@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import glm_notebook as glm
+from glm_notebook.testing import Reply
 
 
 def area(width: float, height: float = 1.0) -> float:
@@ -133,3 +134,36 @@ def test_line_magic_takes_context(ip, zai_env):
         ip.run_line_magic("glm", "--context xs How long is xs?")
     content = zai_env.wait_for_requests(1)[0].json["messages"][0]["content"]
     assert content == block("xs", list(range(5))) + "\n\nHow long is xs?"
+
+
+def test_a_conversation_keeps_the_context_it_was_asked_with(ip, zai_env, df):
+    """A follow-up in the same --chat still has the DataFrame the first question was about."""
+    ip.user_ns.update(df=df)
+    with capture_output() as out:
+        ip.run_cell("%%glm --chat data --context df\nWhich column has missing values?", cell_id="c1")
+        ip.run_cell("%%glm --chat data\nAnd how many rows are there?", cell_id="c2")
+        ip.run_line_magic("glm", "history data")
+    first, follow_up = (r.json["messages"] for r in zai_env.wait_for_requests(2))
+    asked = block("df", df) + "\n\nWhich column has missing values?"
+    assert first == [{"role": "user", "content": asked}]
+    assert [m["content"] for m in follow_up] == [
+        asked,
+        "You said: " + asked,  # the test server echoes what it was sent
+        "And how many rows are there?",
+    ]
+    assert 'user: <context name="df">' in out.stdout  # %glm history shows the question as sent
+
+
+def test_schema_flag_with_context_sends_the_context(ip, zai_env, df):
+    ip.user_ns.update(df=df)
+    ip.user_ns["Answer"] = {
+        "type": "object",
+        "properties": {"column": {"type": "string"}},
+        "required": ["column"],
+    }
+    zai_env.enqueue(Reply(text='{"column": "city"}'))
+    with capture_output():
+        ip.run_cell_magic("glm", "--schema Answer --context df", "Which column has missing values?")
+    content = zai_env.wait_for_requests(1)[0].json["messages"][-1]["content"]
+    assert content == block("df", df) + "\n\nWhich column has missing values?"
+    assert ip.user_ns["_glm"].parsed == {"column": "city"}

@@ -79,7 +79,7 @@ class LineCommands:
             turns = conversation.turns
             print(f"== {conversation.name} ({len(turns)} turns)")
             for t in turns:
-                print(f"user: {t.user}\nassistant: {t.assistant}\n")
+                print(f"user: {t.user_text()}\nassistant: {t.assistant}\n")
 
     def _conversation(self, name: str) -> Conversation:
         """The conversation called ``name``; a name never used is a UsageError (nothing is created)."""

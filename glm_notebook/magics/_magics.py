@@ -256,6 +256,18 @@ class GLMMagics(Magics):
             if args.new:
                 conversation.clear()
             messages = conversation.messages(prompt, replacing=cell_id)
+        asked: Any = prompt  # the question as sent (with its context blocks): what a conversation keeps
+        if context:
+            # Attached here, once, for every kind of answer below (plain, --tools, --schema); the
+            # conversation records the question with its blocks, so a follow-up still has them.
+            from .._context import attach
+
+            try:
+                messages = attach(messages, **context, model=model or client.model)
+            except GLMError as exc:
+                raise UsageError(str(exc)) from None
+            asked = messages[-1]["content"]
+            context = {}
         if tools:
             answer, error = self.run_tools(
                 client,
@@ -269,7 +281,7 @@ class GLMMagics(Magics):
                 plain_text=fmt == "text",
             )
             if conversation is not None and error is None and not answer.stopped:
-                conversation.record(prompt, answer.text, key=cell_id)
+                conversation.record(asked, answer.text, key=cell_id)
             if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
                 raise error
             return
@@ -288,7 +300,7 @@ class GLMMagics(Magics):
                 plain_text=fmt == "text",
             )
             if conversation is not None and error is None and result is not None:
-                conversation.record(prompt, result.text, key=cell_id)
+                conversation.record(asked, result.text, key=cell_id)
             if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
                 raise error  # an error not of ours: keep its traceback, as below
             return
@@ -304,7 +316,7 @@ class GLMMagics(Magics):
         if error is not None and not isinstance(error, GLMError):
             raise error  # our bug, not the API's answer: keep its traceback
         if conversation is not None and error is None and not result.stopped:
-            dropped = conversation.record(prompt, result.text, key=cell_id)
+            dropped = conversation.record(asked, result.text, key=cell_id)
             if dropped:
                 print(_dropped_note(conversation.name, dropped))
         if error is None and fmt == "code" and result.text:
