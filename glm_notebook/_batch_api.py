@@ -14,7 +14,15 @@ its row by ``custom_id`` (lines come in any order): the same ``BatchResult`` as 
 ``job.cancel()`` cancels the parts still running. Timestamps in seconds or milliseconds both
 read right (``read_time``). The offline model has no Batch API: a clear ConfigurationError; a
 server that answers 404 on ``/files`` gets one too. A job's requests go to the base URL it was
-submitted to, with the given (or shared) client's key. ``schema=`` is not supported here yet.
+submitted to, with the given (or shared) client's key.
+
+``schema=`` (as for ``glm.map``: a pydantic model, dataclass, TypedDict or JSON-schema dict) is
+written into every request the way ``chat(schema=)`` sends it (``_schema.OutputSchema.request``),
+and recorded with the job as JSON schema. ``results()`` validates each answer into ``parsed``:
+against the schema object given to ``submit`` (or to ``results(schema=...)``), else, in another
+process, against the recorded JSON schema (``parsed`` is then a plain dict). A batch has no repair
+turn: an answer that does not fit is that row's ``SchemaValidationError`` (with ``.text``); run
+``glm.map(..., schema=...)`` over those rows to ask them again with one.
 """
 
 from __future__ import annotations
@@ -27,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._batch import BatchResult, render_prompts, rows_of
 from ._cache import AnswerCache
-from ._errors import ConfigurationError, make_api_error
+from ._errors import ConfigurationError, SchemaValidationError, make_api_error
 from ._options import build_options
 from ._request import build_messages
+from ._schema import OutputSchema, SchemaMismatch
 from ._stream_core import StreamState
 from ._types import ChatResult
 from ._version import USER_AGENT
@@ -100,13 +109,14 @@ def _client(client: GLMClient | None) -> GLMClient:
 class BatchJob:
     """One submitted job (one or more provider batches), as recorded on this machine."""
 
-    def __init__(self, record: dict[str, Any], client: GLMClient | None = None) -> None:
+    def __init__(self, record: dict[str, Any], client: GLMClient | None = None, schema: Any = None) -> None:
         self.record = record
         self.id: str = record["id"]
         self.base_url: str = record["base_url"]
         self.total: int = record["rows"]
         self.parts: list[dict[str, Any]] = record["parts"]
         self._client = client
+        self._schema = schema  # the schema= object of submit(), in the process that submitted
 
     def __repr__(self) -> str:
         return f"BatchJob({self.id!r}, {self.total} rows, {len(self.parts)} part(s), {self.base_url!r})"
@@ -177,8 +187,12 @@ class BatchJob:
             stopped=None if state.done else state.status,
         )
 
-    def results(self) -> BatchResult:
-        """Download the output and error files; the answers in input order."""
+    def results(self, schema: Any = None) -> BatchResult:
+        """Download the output and error files; the answers in input order.
+
+        With a schema (``schema=``, else submit's, else the JSON schema recorded with the job),
+        each answer is validated into ``parsed``; one that does not fit is its row's error."""
+        spec = self._output_schema(schema)
         state = self.status()
         results: list[ChatResult | None] = [None] * self.total
         errors: dict[int, Exception] = {}
@@ -192,8 +206,29 @@ class BatchJob:
                 for line in text.splitlines():
                     if line.strip():
                         self._read_line(json.loads(line), results, errors)
+        if spec is not None:
+            for i, result in enumerate(results):
+                if result is not None:
+                    try:
+                        result.parsed = spec.parse(result.text)
+                    except SchemaMismatch as exc:
+                        errors[i] = SchemaValidationError(
+                            f"row {i}: the answer does not fit {spec.name}: {exc} (a batch has no repair "
+                            "turn: glm.map(..., schema=...) over these rows asks again with one)",
+                            text=result.text,
+                            validation_error=str(exc),
+                            partial=result,
+                        )
+                        results[i] = None
         stopped = None if state.status == "completed" else state.status
         return BatchResult(results, errors, stopped=stopped)
+
+    def _output_schema(self, schema: Any) -> OutputSchema | None:
+        for candidate in (schema, self._schema):
+            if candidate is not None:
+                return OutputSchema.of(candidate)
+        recorded = self.record.get("schema")
+        return OutputSchema.of(recorded) if recorded is not None else None
 
     def _read_line(
         self, line: dict[str, Any], results: list[ChatResult | None], errors: dict[int, Exception]
@@ -247,8 +282,7 @@ class BatchAPI:
     ) -> BatchJob:
         """Write, upload and start the batch; the job is recorded for ``jobs()``."""
         client = _client(client)
-        if schema is not None:
-            raise TypeError("glm.batch.submit() does not take schema= yet: use glm.map(..., schema=...).")
+        spec = OutputSchema.of(schema) if schema is not None else None  # checked before any upload
         fields = build_options(client.settings.provider, options)
         rows, _ = rows_of(data)
         prompts = render_prompts(template, rows)
@@ -258,18 +292,14 @@ class BatchAPI:
         model = model or settings.model
         if not model:
             raise ValueError("glm.batch.submit() needs a model: pass model=... or set GLM_MODEL.")
-        lines = [
-            json.dumps(
-                {
-                    "custom_id": f"row-{i}",
-                    "method": "POST",
-                    "url": ENDPOINT,
-                    "body": {"model": model, "messages": build_messages(p, system), **fields},
-                },
-                ensure_ascii=False,
-            ).encode()
-            for i, p in enumerate(prompts)
-        ]
+        lines = []
+        for i, prompt in enumerate(prompts):
+            messages, body_fields = build_messages(prompt, system), fields
+            if spec is not None:
+                messages, body_fields = spec.request(settings.provider, messages, fields)
+            request = {"model": model, "messages": messages, **body_fields}
+            line = {"custom_id": f"row-{i}", "method": "POST", "url": ENDPOINT, "body": request}
+            lines.append(json.dumps(line, ensure_ascii=False).encode())
         base_url = str(settings.base_url).rstrip("/")
         parts = []
         for first, chunk in _split(lines):
@@ -299,12 +329,14 @@ class BatchAPI:
             "rows": len(prompts),
             "parts": parts,
         }
+        if spec is not None:
+            record["schema"] = spec.schema  # JSON: results() in another process validates with it
         store = AnswerCache()
         try:
             store.put_job(record)
         finally:
             store.close()
-        return BatchJob(record, client)
+        return BatchJob(record, client, schema)
 
     def jobs(self, client: GLMClient | None = None) -> list[BatchJob]:
         """The jobs submitted from this machine (the store's), newest first."""

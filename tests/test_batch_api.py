@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pydantic
 import pytest
 from _constants import TEST_KEY
 
@@ -119,4 +120,49 @@ def test_bad_options_fail_before_any_upload(glm_server, client):
         glm.batch.submit("{text}", ["x"], client=client, temperature=3)
     with pytest.raises(ValueError, match="row 0 has no"):
         glm.batch.submit("{name}", [{"text": "x"}], client=client)
+    assert glm_server.requests == []
+
+
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+
+
+def test_schema_is_sent_per_row_and_each_answer_is_validated(glm_server, client, cache_file):
+    def responder(request):
+        text = last_user_text(request)
+        return Reply(
+            text='```json\n{"name": "Paris", "population": 2100000}\n```' if text == "Paris" else "Rome, big"
+        )
+
+    glm_server.responder = responder
+    job = glm.batch.submit("{text}", ["Paris", "Rome"], client=client, schema=City)
+    upload = glm_server.batches.files[job.parts[0]["input_file_id"]][1]
+    body = json.loads(upload.decode().splitlines()[0])["body"]
+    assert body["response_format"] == {
+        "type": "json_object"
+    }  # GLM's cloud: the schema goes in the system prompt
+    assert body["messages"][0]["role"] == "system" and '"population"' in body["messages"][0]["content"]
+    job.wait(poll_interval=0.01)
+    result = job.results()
+    assert result.parsed[0] == City(name="Paris", population=2100000)
+    error = result.errors[1]
+    assert isinstance(error, glm.SchemaValidationError) and error.text == "Rome, big"
+    assert "no repair turn" in str(error) and result.parsed[1] is None
+    # another process knows only the recorded JSON schema: it validates into plain dicts
+    script = (
+        "import glm_notebook as glm\n"
+        f"c = glm.GLMClient(base_url={glm_server.base_url!r}, api_key={TEST_KEY!r}, provider='zai')\n"
+        "r = glm.batch.jobs(client=c)[0].results()\n"
+        "print(r.parsed, type(r.errors[1]).__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "GLM_NOTEBOOK_CACHE": str(cache_file)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[{'name': 'Paris', 'population': 2100000}, None] SchemaValidationError"
+
+
+def test_a_bad_schema_fails_before_any_upload(glm_server, client):
+    with pytest.raises(glm.InvalidOptionError, match="schema= takes"):
+        glm.batch.submit("{text}", ["x"], client=client, schema=int)
     assert glm_server.requests == []
