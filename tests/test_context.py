@@ -167,3 +167,15 @@ def test_schema_flag_with_context_sends_the_context(ip, zai_env, df):
     content = zai_env.wait_for_requests(1)[0].json["messages"][-1]["content"]
     assert content == block("df", df) + "\n\nWhich column has missing values?"
     assert ip.user_ns["_glm"].parsed == {"column": "city"}
+
+
+def test_context_goes_to_every_compare_panel(ip, zai_env, df):
+    ip.user_ns.update(df=df)
+    with capture_output():
+        ip.run_cell_magic(
+            "glm", '--context df --compare "temperature=0,1"', "Which column has missing values?"
+        )
+    requests = zai_env.wait_for_requests(2)
+    asked = block("df", df) + "\n\nWhich column has missing values?"
+    assert [r.json["messages"] for r in requests] == [[{"role": "user", "content": asked}]] * 2
+    assert [r.text for r in ip.user_ns["_glm"]] == ["You said: " + asked] * 2

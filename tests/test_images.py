@@ -268,8 +268,15 @@ def test_the_magic_shows_a_thumbnail_and_a_line_for_each_image_sent(ip, zai_env)
     assert second == {"text/plain": "[sent image 2: https://example.org/d.png]"}
 
 
-def test_images_with_tune_or_compare_are_refused_not_dropped(ip, zai_env):
+def test_images_go_to_every_compare_panel_and_tune_refuses_them(ip, zai_env):
     ip.user_ns["img"] = png_bytes()
-    with pytest.raises(UsageError, match="do not work with --tune or --compare yet"):
-        ip.run_cell_magic("glm", f"--model {VISION} --image img --compare temperature=0,1", "Q")
-    assert zai_env.requests == []
+    with capture_output():
+        ip.run_cell_magic("glm", f"--model {VISION} --image img --compare temperature=0,1", "What is it?")
+    requests = zai_env.wait_for_requests(2)
+    assert sorted(r.json["temperature"] for r in requests) == [0.0, 1.0]
+    for r in requests:
+        image, text = r.json["messages"][-1]["content"]
+        assert image["type"] == "image_url" and text == {"type": "text", "text": "What is it?"}
+    with pytest.raises(UsageError, match="do not work with --tune"):
+        ip.run_cell_magic("glm", f"--model {VISION} --image img --tune", "Q")
+    assert len(zai_env.requests) == 2

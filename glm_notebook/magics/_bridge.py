@@ -28,7 +28,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(getattr(exc, "message", None) or exc).split()).rstrip(".")
 
 
-def run_interactive(magics: GLMMagics, args: Any, prompt: str, options: dict[str, Any]) -> None:
+def run_interactive(magics: GLMMagics, args: Any, prompt: Any, options: dict[str, Any]) -> None:
     """Run ``--tune`` or ``--compare`` for the magic; ``options`` are already validated."""
     if args.tune and args.compare:
         raise UsageError("Use --tune or --compare, not both: --tune opens sliders, --compare runs a grid.")
@@ -71,7 +71,7 @@ def _tune(
 def _compare(
     magics: GLMMagics,
     args: Any,
-    prompt: str,
+    prompt: Any,
     model: str | None,
     system: str | None,
     options: dict[str, Any],

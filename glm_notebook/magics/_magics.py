@@ -231,9 +231,10 @@ class GLMMagics(Magics):
         tools = tools_from(args, self.user_ns)
         if tools and (args.tune or args.compare):
             raise UsageError("--tools and --web-search work with one answer: drop --tune / --compare.")
-        if context and (args.tune or args.compare):
+        if context and args.tune:
             raise UsageError(
-                "--context and --image do not work with --tune or --compare yet: use them apart."
+                "--context and --image do not work with --tune (the playground edits the question's "
+                'text): use --compare, e.g. --compare "temperature=0.2,1.0", or drop --tune.'
             )
         if context.get("images"):
             from ._context_flags import show_sent_images
@@ -242,7 +243,10 @@ class GLMMagics(Magics):
         if args.tune or args.compare:
             from ._bridge import run_interactive
 
-            run_interactive(self, args, prompt, options)
+            question: Any = prompt
+            if context:  # every panel gets the same blocks and images
+                question = _attached(prompt, context, args.model or self.model or client.model)
+            run_interactive(self, args, question, options)
             return
 
         model = args.model or self.model
@@ -260,12 +264,7 @@ class GLMMagics(Magics):
         if context:
             # Attached here, once, for every kind of answer below (plain, --tools, --schema); the
             # conversation records the question with its blocks, so a follow-up still has them.
-            from .._context import attach
-
-            try:
-                messages = attach(messages, **context, model=model or client.model)
-            except GLMError as exc:
-                raise UsageError(str(exc)) from None
+            messages = _attached(messages, context, model or client.model)
             asked = messages[-1]["content"]
             context = {}
         if tools:
@@ -464,3 +463,14 @@ def _split_line_flags(line: str, parser: Any) -> tuple[str, str]:
                 flags.append(value.group(1))
                 pos = value.end()
     return " ".join(flags), line[pos:].strip()
+
+
+def _attached(messages: Any, context: dict[str, Any], model: str | None) -> list[dict[str, Any]]:
+    """``messages`` with the ``--context`` blocks and ``--image`` parts on the last user turn."""
+    from .._context import attach
+
+    try:
+        attached = attach(messages, **context, model=model)
+    except GLMError as exc:
+        raise UsageError(str(exc)) from None
+    return attached if isinstance(attached, list) else [{"role": "user", "content": attached}]
