@@ -166,6 +166,7 @@ export class IncrementalMarkdown {
     this.text = "";
     this.stable = ""; // the source of the blocks rendered for good
     this.openNodes = []; // the nodes of the rest, replaced at each update
+    this.openLength = 0;
     this.whole = false; // render the whole text each time (see the module comment)
     this.committedBlocks = 0;
     this.caughtUp = true; // false while a deadline left part of `text` unrendered
@@ -187,9 +188,13 @@ export class IncrementalMarkdown {
       this.container.replaceChildren(renderMarkdown(text, this.doc));
       return true;
     }
-    // Behind by more than a step: lex a prefix of the rest. Its final blocks are final in the
-    // whole text too (a prefix is what the stream looked like earlier), so they can be committed.
-    let step = deadline === Infinity ? Infinity : STEP;
+    // Behind by more than a step of new text: lex a prefix of the rest. Its final blocks are final
+    // in the whole text too (a prefix is what the stream looked like earlier), so they can be
+    // committed. The first prefix covers the open part shown last time plus a step; a prefix that
+    // holds no final block is doubled within the same call, and the deadline is checked only after
+    // a commit, so every call commits something or renders to the end: it cannot stall.
+    const fresh = text.length - this.stable.length - this.openLength;
+    let step = deadline === Infinity || fresh <= STEP ? Infinity : this.openLength + STEP;
     for (;;) {
       const tail = text.slice(this.stable.length);
       const piece = tail.length > step ? tail.slice(0, step) : tail;
@@ -202,7 +207,7 @@ export class IncrementalMarkdown {
           step = Infinity;
           continue;
         }
-        this.replaceOpen(sanitize(plainText(tail, this.doc), this.doc));
+        this.replaceOpen(sanitize(plainText(tail, this.doc), this.doc), tail.length);
         return true;
       }
       if (Object.keys(tokens.links || {}).length > 0) {
@@ -220,13 +225,17 @@ export class IncrementalMarkdown {
         this.committedBlocks += cut.count;
       }
       if (last) {
-        this.replaceOpen(sanitize(tokensHtml(tokens.slice(cut.count), tokens.links), this.doc));
+        this.replaceOpen(sanitize(tokensHtml(tokens.slice(cut.count), tokens.links), this.doc), tail.length - cut.length);
         return true;
       }
-      if (cut.count === 0) step *= 2; // one block longer than the piece: look further ahead
-      if (now() >= deadline) {
-        this.caughtUp = false;
-        return false;
+      if (cut.count === 0) {
+        step *= 2; // one block longer than the piece: look further ahead
+      } else {
+        step = STEP;
+        if (now() >= deadline) {
+          this.caughtUp = false;
+          return false;
+        }
       }
     }
   }
@@ -234,13 +243,26 @@ export class IncrementalMarkdown {
   removeOpen() {
     for (const node of this.openNodes) node.remove();
     this.openNodes = [];
+    this.openLength = 0;
   }
 
-  replaceOpen(fragment) {
+  replaceOpen(fragment, length) {
     this.removeOpen();
     this.openNodes = Array.from(fragment.childNodes);
+    this.openLength = length; // characters of the text those nodes show (after this.stable)
     this.container.append(fragment);
   }
+}
+
+// A line starting with $$ and no $$ after it: a math block the lexer has not seen closed yet. Once
+// its closing $$ arrives, everything in between becomes one block, lists and headings included.
+const MATH_OPENER = /^ {0,3}\$\$/gm;
+
+function opensMath(raw) {
+  for (const match of raw.matchAll(MATH_OPENER)) {
+    if (!raw.includes("$$", match.index + match[0].length)) return true;
+  }
+  return false;
 }
 
 /**
@@ -251,7 +273,8 @@ export class IncrementalMarkdown {
  * arrives later cannot change it. A half-written line can (`#` alone is a heading that ends the
  * list above it; `#x` is not). The last block always stays open, whatever follows it (a blank
  * line inside a code fence, a list that may get another item, a paragraph that a `---` line turns
- * into a heading).
+ * into a heading). Nor is a block with a line that opens math (`$$`) it does not close: the
+ * closing `$$` may come later and make one math block of everything in between.
  */
 export function finalBlocks(tokens, tail) {
   const lastLine = tail.lastIndexOf("\n");
@@ -261,6 +284,7 @@ export function finalBlocks(tokens, tail) {
     const token = tokens[i];
     if (!tail.startsWith(token.raw, offset)) break; // raw text that is not the source: stop here
     if (token.type !== "space" && i > 0 && offset <= lastLine) best = { count: i, length: offset };
+    if (token.type !== "code" && opensMath(token.raw)) break; // what follows may join its $$ block
     offset += token.raw.length;
   }
   return best;

@@ -315,6 +315,32 @@ test("a burst under a deadline is rendered over several calls, final blocks only
   assert.equal(md.update(burst, 0), true); // nothing left to do
 });
 
+test("a math block whose closing $$ comes later is not cut into lists, however the text arrives", () => {
+  const text = `${"Some prose. ".repeat(80)}\n\n$$\nE = mc^2\n- \\frac{1}{2} m v^2\n+ V(x)\n+ W(x)\n$$\n\nDone.\n`;
+  for (const sizes of [[1], [7, 3], [990, 5]]) {
+    const { box } = streamInto(text, sizes);
+    assert.equal(box.innerHTML, wholeHtml(text), `chunk sizes ${sizes}`);
+  }
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  while (!md.update(text, 0));
+  assert.equal(box.innerHTML, wholeHtml(text));
+  assert.equal(box.querySelectorAll("li").length, 0);
+});
+
+test("a block longer than any step still finishes: every call commits or renders to the end", () => {
+  const list = Array.from({ length: 3000 }, (_, i) => `- item ${i} with some words`).join("\n");
+  const text = `# Title\n\n${list}\n\nAfter.`;
+  const box = document.createElement("div");
+  const md = new IncrementalMarkdown(box);
+  let calls = 1;
+  while (!md.update(text, 0)) {
+    calls += 1;
+    assert.ok(calls < 10, `${calls} calls and not done`);
+  }
+  assert.equal(box.innerHTML, wholeHtml(text));
+});
+
 test("a view behind a burst of text catches up over several frames", async () => {
   const { model, el, cleanup } = await mount();
   const burst = Array.from({ length: 30 }, () => LONG_MARKDOWN).join("\n\n");
