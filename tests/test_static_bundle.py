@@ -227,6 +227,9 @@ def test_entity_encoded_scheme_link_becomes_an_inert_anchor():
         ("It costs $5<$6, <b>x</b>", "It costs $5&lt;$6, &lt;b>x&lt;/b>"),
         ("$x$<script>alert(1)</script>", "$x$&lt;script>alert(1)&lt;/script>"),
         ("`$a<b$` is code", "`$a<b$` is code"),
+        # an opener that is never closed is prose, and so is everything after it
+        ("\\[ a < b \\( c < d $$ e < f", "\\[ a &lt; b \\( c &lt; d $$ e &lt; f"),
+        ("\\[x\\] then \\[ y < z", "\\[x\\] then \\[ y &lt; z"),
     ],
 )
 def test_less_than_inside_math_is_tex_not_an_html_entity(answer: str, saved: str) -> None:

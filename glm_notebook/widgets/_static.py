@@ -53,13 +53,12 @@ _SCHEME_CHARS_RE = re.compile(r"[A-Za-z0-9:\x00-\x20\x7f]")
 _UNESCAPED_PIPE_RE = re.compile(r"(?<!\\)\|")
 # Math as JupyterLab finds it before rendering Markdown: $$...$$ and \[...\] (may span lines),
 # \(...\), and $...$ on one line by the live view's rule (js/src/markdown.js, after Pandoc: no space
-# just inside the dollars, no digit right after, so "$5 and $6" stays prose).
-_MATH_RE = re.compile(
-    r"(?<![\\$])\$\$(?:[^$]|\$(?!\$))+?\$\$"
-    r"|\\\[[\s\S]+?\\\]|\\\([\s\S]+?\\\)"
-    r"|(?<![\\$])\$(?=[^\s$])(?:\\.|[^\\$\n])*?[^\s\\$]\$(?!\d)"
-    r"|(?<![\\$])\$[^\s$\\]\$(?!\d)"
-)
+# just inside the dollars, no digit right after, so "$5 and $6" stays prose). Found by a scan
+# (_math_spans), not one regex: a lazy match from every unclosed "\[" to the end of the text
+# took time quadratic in its length, and answers are untrusted.
+_MATH_OPENER_RE = re.compile(r"\$\$|\$|\\\[|\\\(")
+_INLINE_MATH_RE = re.compile(r"\$(?=[^\s$])(?:\\.|[^\\$\n])*?[^\s\\$]\$(?!\d)|\$[^\s$\\]\$(?!\d)")
+_MATH_CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
 _SENTINEL = "glm-notebook-end-of-text"
 _MAX_PARSED = 300_000  # characters; markdown-it-py parses roughly 50-300 KB a second
 
@@ -119,12 +118,39 @@ def _neutralize_prose(text: str) -> str:
     """Neutralise Markdown text that holds no code."""
     text = _ENTITY_RE.sub(_escape_entity, text)
     out, pos = [], 0
-    for math in _MATH_RE.finditer(text):
-        out.append(text[pos : math.start()].replace("<", "&lt;"))
-        out.append(math.group(0).replace("<", "\\lt "))
-        pos = math.end()
+    for start, end in _math_spans(text):
+        out.append(text[pos:start].replace("<", "&lt;"))
+        out.append(text[start:end].replace("<", "\\lt "))
+        pos = end
     out.append(text[pos:].replace("<", "&lt;"))
     return _LINK_TARGET_RE.sub(r"\1#\2", "".join(out))
+
+
+def _math_spans(text: str) -> list[tuple[int, int]]:
+    """Where the math is in ``text``, in linear time: each opener's closer is found with one
+    ``str.find``, and a kind whose closer no longer occurs is not looked for again."""
+    spans: list[tuple[int, int]] = []
+    unclosed: set[str] = set()
+    pos = 0
+    while (opener := _MATH_OPENER_RE.search(text, pos)) is not None:
+        kind, start = opener.group(0), opener.start()
+        pos = opener.end()
+        if kind in unclosed or (kind[0] == "$" and start > 0 and text[start - 1] in "\\$"):
+            continue
+        if kind == "$":
+            inline = _INLINE_MATH_RE.match(text, start)
+            if inline is not None:
+                spans.append((start, inline.end()))
+                pos = inline.end()
+            continue
+        closer = _MATH_CLOSERS[kind]
+        end = text.find(closer, start + len(kind) + (kind == "$$"))  # $$...$$ holds something
+        if end == -1:
+            unclosed.add(kind)
+            continue
+        spans.append((start, end + len(closer)))
+        pos = end + len(closer)
+    return spans
 
 
 def _code_spans(src: str) -> list[tuple[int, int]]:
