@@ -12,8 +12,9 @@ Who retries what: the engine's own retries are off for the run's client (``max_r
 limits (1302, 1303, 1305, 429) put the row back at the front of the queue and step the window
 down; 5xx, connection failures and cut streams are retried per row with backoff (4 retries);
 401/1000-1004, 1113, quotas, an unknown model and configuration errors stop the whole run (no
-other row is sent; the rows already in flight are waited for and kept, since their answers may be
-paid for; the error raised carries ``.batch``, the partial result); any other error
+other row is sent; a row in flight whose answer has begun, HTTP 200, is waited for and kept, since
+it may be paid for, and the others are cancelled; the error raised carries ``.batch``, the partial
+result); any other error
 (1261 prompt too long, 1301 content filter, a bad field, a schema that stays invalid) fails that
 row only. Every answer is committed to the cache (``_cache``) as it arrives.
 
@@ -32,6 +33,7 @@ never imports IPython.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import inspect
 import sys
@@ -73,6 +75,8 @@ RETRIED = (ServerError, APIConnectionError, StreamInterrupted)
 ROW_RETRIES = 4  # per row, for 5xx / connection / cut
 RATE_LIMIT_TRIES = 50  # per row: a server that refuses one row this often is not just busy
 _BACKOFF = RetryPolicy()
+# The row a request belongs to, set in the task that asks it: the response hook reads it there.
+_ROW: contextvars.ContextVar[int] = contextvars.ContextVar("glm_map_row")
 
 
 @dataclass
@@ -191,6 +195,7 @@ class _Run:
         self.costed = 0
         self.first_sent: float | None = None
         self._budget_note: str | None = None
+        self.answering: set[int] = set()  # rows whose answer has begun (HTTP 200): being paid for
         self.attempts = [0] * len(prompts)
         self.rate_tries = [0] * len(prompts)
         self._stop = threading.Event()
@@ -234,6 +239,7 @@ class _Run:
         policy = RetryPolicy(max_retries=0, deadline_s=self.client.timeout)
         connections = self.limit.max_concurrency + 2
         aclient = AsyncGLMClient.from_client(self.client, retry_policy=policy, connections=connections)
+        aclient.http.event_hooks["response"].append(self._on_response)
         cache: AnswerCache | None = None
         tasks: dict[asyncio.Task[ChatResult], tuple[int, Ticket]] = {}
         try:
@@ -339,8 +345,12 @@ class _Run:
                 self.in_flight = len(tasks)
                 self._finish(task, i, ticket, pending, later, keys, cache)
             if self.fatal is not None:
-                # Nothing new starts; the answers already being generated (paid for, most likely)
-                # are waited for and kept. With a bad key or no balance they fail at once anyway.
+                # Nothing new starts. A request whose answer has begun (paid for, most likely) is
+                # waited for and kept; one that has no answer yet (still connecting, or waiting for
+                # the status) is cancelled, so nothing more reaches the server after the error.
+                for task, (i, _ticket) in tasks.items():
+                    if i not in self.answering:
+                        task.cancel()
                 if not tasks:
                     return
                 settle: asyncio.Future[None] = loop.create_future()
@@ -386,7 +396,14 @@ class _Run:
                 if timer is not None:
                     timer.cancel()
 
+    async def _on_response(self, response: Any) -> None:
+        """httpx's response hook, run in the asking task when the status line has arrived."""
+        row = _ROW.get(None)
+        if row is not None and response.status_code == 200:
+            self.answering.add(row)
+
     async def _ask(self, aclient: AsyncGLMClient, i: int) -> ChatResult:
+        _ROW.set(i)  # this task's own context: seen by _on_response for this request only
         extra = {"schema": self.schema} if self.schema is not None else {}
         return await aclient.chat(
             self.prompts[i], model=self.model, system=self.system, **extra, **self.options
@@ -403,6 +420,9 @@ class _Run:
         cache: AnswerCache | None,
     ) -> None:
         now = time.monotonic()
+        if task.cancelled():  # cancelled after a run-stopping error, before its answer began
+            pending.appendleft(i)
+            return
         try:
             result = task.result()
         except RateLimitError as exc:
