@@ -338,6 +338,20 @@ class _Run:
             if waiter:
                 ring_now(waiter[0])
 
+        async def sleep(timeout: float | None) -> None:
+            """Until an answer arrives or ``timeout`` s pass: one future and at most one timer per
+            wake-up (asyncio.wait would hook every task)."""
+            wake: asyncio.Future[None] = loop.create_future()
+            waiter[:] = [wake]
+            timer = loop.call_later(max(0.0, timeout), ring_now, wake) if timeout is not None else None
+            try:
+                if not finished:
+                    await wake
+            finally:
+                waiter.clear()
+                if timer is not None:
+                    timer.cancel()
+
         while True:
             while finished:  # answers first: they free slots and teach the limit
                 task = finished.popleft()
@@ -353,13 +367,7 @@ class _Run:
                         task.cancel()
                 if not tasks:
                     return
-                settle: asyncio.Future[None] = loop.create_future()
-                waiter[:] = [settle]
-                try:
-                    if not finished:
-                        await settle
-                finally:
-                    waiter.clear()
+                await sleep(None)
                 continue
             now = time.monotonic()
             while later and later[0][0] <= now:
@@ -383,18 +391,7 @@ class _Run:
                     return
                 wait = None
             timeouts = [t for t in (wait, later[0][0] - now if later else None) if t is not None]
-            # One future and at most one timer per wake-up (asyncio.wait would hook every task).
-            wake: asyncio.Future[None] = loop.create_future()
-            waiter[:] = [wake]
-
-            timer = loop.call_later(max(0.0, min(timeouts)), ring_now, wake) if timeouts else None
-            try:
-                if not finished:
-                    await wake
-            finally:
-                waiter.clear()
-                if timer is not None:
-                    timer.cancel()
+            await sleep(min(timeouts) if timeouts else None)
 
     async def _on_response(self, response: Any) -> None:
         """httpx's response hook, run in the asking task when the status line has arrived."""
