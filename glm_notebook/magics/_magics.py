@@ -225,7 +225,8 @@ class GLMMagics(Magics):
 
             run_map_cell(self, args, prompt, options, client)
             return
-        context = self.context_from(args, args.model or self.model or client.model)
+        asked_model = args.model or self.model or client.model  # what --image checks against
+        context = self.context_from(args, asked_model)
         from ._tool_flags import tools_from
 
         tools = tools_from(args, self.user_ns)
@@ -245,7 +246,7 @@ class GLMMagics(Magics):
 
             question: Any = prompt
             if context:  # every panel gets the same blocks and images
-                question = _attached(prompt, context, args.model or self.model or client.model)
+                question = _attached(prompt, context, asked_model)
             run_interactive(self, args, question, options)
             return
 
@@ -264,7 +265,7 @@ class GLMMagics(Magics):
         if context:
             # Attached here, once, for every kind of answer below (plain, --tools, --schema); the
             # conversation records the question with its blocks, so a follow-up still has them.
-            messages = _attached(messages, context, model or client.model)
+            messages = _attached(messages, context, asked_model)
             asked = messages[-1]["content"]
             context = {}
         if tools:

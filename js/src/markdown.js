@@ -141,7 +141,7 @@ export function renderMarkdown(text, doc = globalThis.document) {
 
 // Characters lexed at a time when rendering is behind the text (a burst from a fast stream).
 const STEP = 1024;
-const now = () => (globalThis.performance ? performance.now() : Date.now());
+export const now = () => (globalThis.performance ? performance.now() : Date.now());
 
 function tokensHtml(tokens, links) {
   const list = tokens.slice();

@@ -7,7 +7,7 @@
 // block (markdown.js: finished blocks once, only the open last block again; a burst of text is
 // rendered over several frames, FRAME_BUDGET_MS of script each), with marked, and
 // sanitizes the HTML with DOMPurify: model output is untrusted and must never run script.
-import { IncrementalMarkdown } from "./markdown.js";
+import { IncrementalMarkdown, now } from "./markdown.js";
 
 export { finalBlocks, IncrementalMarkdown, isSafeUrl, renderMarkdown } from "./markdown.js";
 
@@ -134,7 +134,6 @@ function element(doc, tag, className, text) {
   return node;
 }
 
-const now = () => (globalThis.performance ? performance.now() : Date.now());
 // Script time one frame may spend on Markdown when the view is behind; layout and paint come on
 // top, and the whole frame must stay well under the 50 ms of a "long task".
 export const FRAME_BUDGET_MS = 8;
