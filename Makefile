@@ -29,8 +29,9 @@ chromium:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check glm_notebook tests benchmarks
 	$(VENV)/bin/ruff format --check glm_notebook tests benchmarks
-	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/_*.py glm_notebook/testing glm_notebook/local
-	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/magics glm_notebook/playground glm_notebook/widgets
+	@# The client layer and the backends, then the notebook layer.
+	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/*.py glm_notebook/client glm_notebook/tools glm_notebook/context glm_notebook/bulk glm_notebook/testing glm_notebook/local
+	$(VENV)/bin/mypy --follow-imports=silent glm_notebook/answer glm_notebook/magics glm_notebook/playground
 
 # The stream view's JavaScript (jsdom tests; the built bundle in glm_notebook/static is committed).
 js-deps:

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import merge  # noqa: E402
 
 import glm_notebook as glm  # noqa: E402
+from glm_notebook.answer._stream_view import StreamView  # noqa: E402
 from glm_notebook.testing import GLMTestServer, Reply  # noqa: E402
-from glm_notebook.widgets import StreamView  # noqa: E402
 
 CHUNKS = 20_000
 PIECES = ["word ", "数据 ", "🙂 ", "naïve ", "\n\n", "`x` "]

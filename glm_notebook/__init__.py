@@ -29,6 +29,7 @@ from ._errors import (
     StreamInterrupted,
     ToolLoopError,
 )
+from ._facade import lazy_names
 from ._options import OPTIONS, Option, build_options
 from ._settings import PROVIDERS, Settings, mask_key, resolve_settings
 from ._types import ChatResult, Metrics, Notice, StreamEvent, ToolCall, Usage
@@ -36,46 +37,53 @@ from ._version import __version__
 
 # The clients pull in httpx (~0.2 s cold); they load on first use so `%load_ext glm_notebook` stays cheap.
 _LAZY = {
-    "AsyncChatStream": "._async_client",
-    "BatchResult": "._batch",
-    "batch": "._batch_api",
-    "map": "._map_run",
-    "AsyncGLMClient": "._async_client",
-    "ChatStream": "._client",
-    "GLMClient": "._client",
+    "AsyncChatStream": ".client._async",
+    "AsyncGLMClient": ".client._async",
+    "ChatStream": ".client._sync",
+    "GLMClient": ".client._sync",
+    "get_client": ".client._sync",
+    "reset_client": ".client._sync",
+    "set_client": ".client._sync",
+    "Tool": ".tools._functions",
+    "tool": ".tools._functions",
+    "web_search": ".tools._functions",
+    "describe": ".context._describe",
+    "BatchResult": ".bulk._rows",
+    "map": ".bulk._map",
+    "batch": ".bulk._api",
+    "set_prices": "._prices",
     "Playground": ".playground",
     "compare": ".playground",
-    "get_client": "._client",
-    "reset_client": "._client",
-    "set_client": "._client",
-    "Tool": "._tools",
-    "tool": "._tools",
-    "web_search": "._tools",
-    "describe": "._describe",
-    "set_prices": "._prices",
 }
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncChatStream, AsyncGLMClient
-    from ._batch import BatchResult
-    from ._batch_api import batch
-    from ._client import ChatStream, GLMClient, get_client, reset_client, set_client
-    from ._describe import describe
-    from ._map_run import map
     from ._prices import set_prices
-    from ._tools import Tool, tool, web_search
+    from .bulk._api import batch
+    from .bulk._map import map
+    from .bulk._rows import BatchResult
+    from .client._async import AsyncChatStream, AsyncGLMClient
+    from .client._sync import (
+        ChatStream,
+        GLMClient,
+        get_client,
+        reset_client,
+        set_client,
+    )
+    from .context._describe import describe
     from .playground import Playground, compare
+    from .tools._functions import Tool, tool, web_search
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'glm_notebook' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+_EAGER = [
+    *("Conversation", "ConversationStore"),
+    *("APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError", "ConfigurationError"),
+    *("ContentFilterError", "GLMError", "InsufficientBalance", "InvalidOptionError"),
+    *("InvalidRequestError", "LocalModelError", "ModelNotFoundError", "PromptTooLongError"),
+    *("QuotaExceededError", "RateLimitError", "SchemaValidationError", "ServerError"),
+    *("StreamInterrupted", "ToolLoopError"),
+    *("OPTIONS", "Option", "build_options", "PROVIDERS", "Settings", "mask_key", "resolve_settings"),
+    *("ChatResult", "Metrics", "Notice", "StreamEvent", "ToolCall", "Usage", "__version__"),
+]
+__getattr__, __dir__, __all__ = lazy_names(__name__, globals(), _LAZY, _EAGER)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -89,59 +97,3 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magics import unload_ipython_extension as _unload
 
     _unload(ipython)
-
-
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AsyncChatStream",
-    "AsyncGLMClient",
-    "AuthenticationError",
-    "BatchResult",
-    "ChatResult",
-    "ChatStream",
-    "ConfigurationError",
-    "ContentFilterError",
-    "Conversation",
-    "ConversationStore",
-    "GLMClient",
-    "GLMError",
-    "InsufficientBalance",
-    "InvalidOptionError",
-    "InvalidRequestError",
-    "LocalModelError",
-    "Metrics",
-    "ModelNotFoundError",
-    "Notice",
-    "OPTIONS",
-    "Option",
-    "PROVIDERS",
-    "Playground",
-    "PromptTooLongError",
-    "QuotaExceededError",
-    "RateLimitError",
-    "SchemaValidationError",
-    "ServerError",
-    "Settings",
-    "StreamEvent",
-    "StreamInterrupted",
-    "Tool",
-    "ToolCall",
-    "ToolLoopError",
-    "Usage",
-    "__version__",
-    "batch",
-    "build_options",
-    "compare",
-    "describe",
-    "get_client",
-    "map",
-    "mask_key",
-    "reset_client",
-    "resolve_settings",
-    "set_client",
-    "set_prices",
-    "tool",
-    "web_search",
-]

@@ -8,11 +8,27 @@ These are plain dataclasses with no I/O. A ChatResult is filled in place while a
 from __future__ import annotations
 
 import json as _json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventKind = Literal["text", "reasoning", "tool_call", "tool_result", "usage", "finish"]
 NoticeKind = Literal["starting", "retrying", "restarting"]
+Prompt = str | Sequence[dict[str, Any]]
+"""What a chat is asked: one user message's text, or the whole list of messages."""
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL)
+
+
+def strip_fences(text: str) -> str:
+    """The JSON inside an answer: the whole text, or the first fenced block if the text is not
+    bare JSON (```json ... ``` alone, or with a sentence before or after it)."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        return stripped
+    match = _FENCE.search(stripped)
+    return match.group(1).strip() if match else stripped
 
 
 @dataclass
@@ -170,8 +186,6 @@ class ChatResult:
         Tolerates a Markdown code fence around the object, which some models add (the same
         stripping as ``schema=``).
         """
-        from ._schema import strip_fences
-
         return _json.loads(strip_fences(self.text))
 
     def __str__(self) -> str:

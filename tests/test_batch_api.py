@@ -12,7 +12,7 @@ import pytest
 from _constants import TEST_KEY
 
 import glm_notebook as glm
-from glm_notebook._batch_api import MAX_LINES, _split, read_time
+from glm_notebook.bulk._api import MAX_LINES, _split, read_time
 from glm_notebook.testing import Fault, Reply
 from glm_notebook.testing._frames import last_user_text
 

@@ -1,6 +1,6 @@
 """The httpx/httpcore internals behind a prompt cancel(): checked, and loud when they change.
 
-``glm_notebook._cancel`` wraps the network backend of the transports httpx builds, reached through
+``glm_notebook.client._cancel`` wraps the network backend of the transports httpx builds, reached through
 private attributes. If an httpx release renames one, these tests fail naming it, and a client
 warns (naming it) instead of silently losing cancel() before the first byte.
 """
@@ -14,7 +14,12 @@ import httpx
 import pytest
 
 import glm_notebook as glm
-from glm_notebook._cancel import InternalsChanged, _AsyncTrackedBackend, _TrackedBackend, check_internals
+from glm_notebook.client._cancel import (
+    InternalsChanged,
+    _AsyncTrackedBackend,
+    _TrackedBackend,
+    check_internals,
+)
 
 
 @pytest.fixture
@@ -86,7 +91,7 @@ def test_a_client_on_changed_internals_warns_naming_the_attribute(monkeypatch) -
         built.append(self)
 
     monkeypatch.setattr(httpx.HTTPTransport, "__init__", init_with_renamed_pool)
-    monkeypatch.setattr("glm_notebook._cancel._warned", False)
+    monkeypatch.setattr("glm_notebook.client._cancel._warned", False)
     with pytest.warns(RuntimeWarning, match="HTTPTransport .* has no attribute '_pool'"):
         client = glm.GLMClient(base_url="http://127.0.0.1:9/v1", api_key="sk-internals-0000")
     for transport in built:  # put it back so the client can close

@@ -20,7 +20,7 @@ import openai
 import pytest
 
 import glm_notebook as glm
-from glm_notebook._stream_core import SSEDecoder
+from glm_notebook.client._sse import SSEDecoder
 from glm_notebook.testing import Fault, Reply
 
 KEY = "sk-protocol-test-key-4242"

@@ -14,7 +14,7 @@ import pytest
 from _constants import TEST_KEY
 
 import glm_notebook as glm
-from glm_notebook._describe import describe
+from glm_notebook.context._describe import describe
 
 
 @pytest.fixture(scope="module")

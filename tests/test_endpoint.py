@@ -17,7 +17,7 @@ import pytest
 
 import glm_notebook as glm
 from glm_notebook import resolve_settings
-from glm_notebook._endpoint import RESTARTING_MESSAGE, STARTING_MESSAGE, Endpoint
+from glm_notebook.client._endpoint import RESTARTING_MESSAGE, STARTING_MESSAGE, Endpoint
 from glm_notebook.local import current_server, stop_server
 
 KEY = "sk-endpoint-test-key-8080"

@@ -13,7 +13,7 @@ import pytest
 from test_endpoint import kill_server
 
 import glm_notebook as glm
-from glm_notebook._endpoint import RESTARTING_MESSAGE, STARTING_MESSAGE
+from glm_notebook.client._endpoint import RESTARTING_MESSAGE, STARTING_MESSAGE
 from glm_notebook.local import current_server, stop_server
 
 pytestmark = pytest.mark.local

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 import glm_notebook as glm
-from glm_notebook._endpoint import Endpoint
-from glm_notebook._engine import (
+from glm_notebook._settings import Settings
+from glm_notebook.client._endpoint import Endpoint
+from glm_notebook.client._engine import (
     DRAIN_LIMIT,
     Call,
     Close,
@@ -29,10 +30,9 @@ from glm_notebook._engine import (
     Send,
     Sleep,
 )
-from glm_notebook._failures import format_wait, is_retryable, retry_notice, send_error
-from glm_notebook._request import PreparedRequest
-from glm_notebook._retry import RetryPolicy
-from glm_notebook._settings import Settings
+from glm_notebook.client._failures import format_wait, is_retryable, retry_notice, send_error
+from glm_notebook.client._request import PreparedRequest
+from glm_notebook.client._retry import RetryPolicy
 
 URL = "http://127.0.0.1:9/v1"
 KEY = "sk-engine-unit-key-5151"

@@ -17,7 +17,7 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import glm_notebook as glm
-from glm_notebook._images import MAX_BYTES, image_parts, image_size, png_from_array
+from glm_notebook.context._images import MAX_BYTES, image_parts, image_size, png_from_array
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
@@ -154,7 +154,7 @@ def test_plain_images_import_neither_pillow_nor_numpy():
     code = textwrap.dedent(
         f"""
         import sys
-        from glm_notebook._images import image_parts
+        from glm_notebook.context._images import image_parts
         image_parts([{png_bytes()!r}, "https://example.org/a.png"], model="glm-4.6v-flash")
         print(sorted(m for m in ("PIL", "numpy", "matplotlib") if m in sys.modules))
         """

@@ -12,8 +12,8 @@ import traceback
 import pytest
 
 import glm_notebook as glm
-from glm_notebook._endpoint import Endpoint
-from glm_notebook._request import PreparedRequest, build_headers
+from glm_notebook.client._endpoint import Endpoint
+from glm_notebook.client._request import PreparedRequest, build_headers
 from glm_notebook.testing import Fault, Reply
 
 # Module constants, not locals: a local holding the key would put it in the test's own frame.

@@ -33,7 +33,7 @@ def _statuses_while(action):
     """Every status line any live StreamView showed while ``action()`` ran (sampled every 5 ms)."""
     from ipywidgets.widgets.widget import _instances
 
-    from glm_notebook.widgets import StreamView
+    from glm_notebook.answer._stream_view import StreamView
 
     seen: list[str] = []
     running = threading.Event()
@@ -151,7 +151,7 @@ _OFFLINE_START = textwrap.dedent(
         if mode == "text":
             return buf.getvalue() if "starting the offline model" in buf.getvalue() else None
         from ipywidgets.widgets.widget import _instances
-        from glm_notebook.widgets import StreamView
+        from glm_notebook.answer._stream_view import StreamView
         for w in list(_instances.values()):
             if isinstance(w, StreamView) and "starting the offline model" in w.status:
                 return w.status
@@ -380,6 +380,6 @@ def test_terminal_ipython_imports_no_widget_library(glm_server):
     ],
 )
 def test_stop_button_decision(mode, busy, expected):
-    from glm_notebook.magics._run import stop_button
+    from glm_notebook.answer._run import stop_button
 
     assert tuple(stop_button(mode, cell_busy=busy)) == expected

@@ -6,7 +6,7 @@ import heapq
 
 import pytest
 
-from glm_notebook._limiter import MAX_PROBE_GAP, AdaptiveLimit
+from glm_notebook.bulk._limiter import MAX_PROBE_GAP, AdaptiveLimit
 
 
 def simulate(policy, limit, rows, latency=0.05, retry_after=None, start=0.0):

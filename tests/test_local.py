@@ -396,7 +396,7 @@ def test_a_start_removes_logs_of_processes_killed_outright(tmp_path: Path) -> No
 
 def test_ctrl_c_while_the_first_start_waits_stops_the_half_started_server() -> None:
     from glm_notebook import resolve_settings
-    from glm_notebook._endpoint import Endpoint
+    from glm_notebook.client._endpoint import Endpoint
 
     stop_server()
     main = threading.main_thread().ident

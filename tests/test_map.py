@@ -10,8 +10,8 @@ import pytest
 from _constants import TEST_KEY
 
 import glm_notebook as glm
-from glm_notebook._cache import AnswerCache
 from glm_notebook._types import ChatResult
+from glm_notebook.bulk._cache import AnswerCache
 from glm_notebook.testing import Fault, Reply
 from glm_notebook.testing._frames import last_user_text
 
@@ -212,7 +212,7 @@ def test_the_cache_serves_finished_rows_and_never_keys_on_the_api_key(glm_server
 
 
 def test_cache_location_follows_xdg_cache_home(tmp_path, monkeypatch):
-    from glm_notebook._cache import default_cache_path
+    from glm_notebook.bulk._cache import default_cache_path
 
     monkeypatch.delenv("GLM_NOTEBOOK_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

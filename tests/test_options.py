@@ -4,7 +4,7 @@ import pytest
 
 import glm_notebook as glm
 from glm_notebook._options import build_options, slider_spec
-from glm_notebook._request import build_payload
+from glm_notebook.client._request import build_payload
 
 
 @pytest.mark.parametrize("value", [0.0, 0, 1.0, 0.5, 0.99])

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glm_notebook import ChatResult, GLMClient
-from glm_notebook._stream_core import SSEDecoder, StreamState
+from glm_notebook.client._sse import SSEDecoder, StreamState
 
 KEY = "sk-sse-property-key-4242"
 ENDINGS = {"LF": "\n", "CRLF": "\r\n", "CR": "\r"}

@@ -9,7 +9,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from glm_notebook import ChatResult, InsufficientBalance, Metrics, StreamInterrupted, ToolCall, Usage
-from glm_notebook.widgets import neutralize_markdown, static_bundle
+from glm_notebook.answer._saved_copy import neutralize_markdown, static_bundle
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -205,7 +205,7 @@ def test_entity_encoded_scheme_link_becomes_an_inert_anchor():
     from markdown_it import MarkdownIt
 
     from glm_notebook import ChatResult
-    from glm_notebook.widgets import static_bundle
+    from glm_notebook.answer._saved_copy import static_bundle
 
     md = static_bundle(ChatResult(text="[ent](&#106;avascript:alert(1))", complete=True))["text/markdown"]
     hrefs = [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from glm_notebook import ChatResult, InsufficientBalance, Metrics, StreamEvent, Usage
-from glm_notebook.widgets import StreamView
+from glm_notebook.answer._stream_view import StreamView
 
 BUNDLE = pathlib.Path(__file__).resolve().parent.parent / "glm_notebook" / "static" / "stream_view.js"
 LOADER = BUNDLE.with_name("stream_view_loader.js")
@@ -231,7 +231,7 @@ def test_stopped_and_offline_show_in_the_status(views) -> None:
 
 def test_the_bundled_offline_model_is_called_a_small_base_model_once_per_session() -> None:
     from glm_notebook._status import _forget_base_model_note
-    from glm_notebook.widgets._static import static_bundle, status_line
+    from glm_notebook.answer._saved_copy import static_bundle, status_line
 
     def answer() -> ChatResult:
         return ChatResult(
@@ -257,7 +257,7 @@ def test_the_bundled_offline_model_is_called_a_small_base_model_once_per_session
 
 
 def test_the_saved_status_line_is_small_italic_text() -> None:
-    from glm_notebook.widgets._static import static_bundle
+    from glm_notebook.answer._saved_copy import static_bundle
 
     md = static_bundle(ChatResult(text="Hi", model="glm-4.7-flash", finish_reason="stop"))["text/markdown"]
     assert md == "Hi\n\n<sub>*glm-4.7-flash · stop*</sub>\n"
@@ -267,7 +267,7 @@ def test_terminal_status_is_one_line_right_under_the_answer() -> None:
     import io
 
     from glm_notebook._types import StreamEvent
-    from glm_notebook.magics._run import TerminalView
+    from glm_notebook.answer._run import TerminalView
 
     for text in ("Paris.", "Paris.\n"):
         out = io.StringIO()
@@ -399,7 +399,7 @@ def test_a_greeting_while_streaming_turns_the_stop_button_on(views) -> None:
 
 
 def test_front_end_messages_stay_on_the_subshell_they_were_sent_to() -> None:
-    from glm_notebook.widgets._stream_view import _handle_front_end_msgs_on_their_subshell
+    from glm_notebook.answer._stream_view import _handle_front_end_msgs_on_their_subshell
 
     class KernelComm:  # ipykernel 7.4 routes to the shell that last published on the comm
         def _reply_subshell_for(self, data: Any, default: str | None) -> str | None:

@@ -124,7 +124,7 @@ def test_a_real_kernel_saves_each_call_as_details_and_stores_glm(tmp_path, glm_s
 
 def test_a_hostile_tool_name_or_output_stays_text_in_the_saved_copy():
     from glm_notebook._types import ChatResult, ToolCall
-    from glm_notebook.widgets import static_bundle
+    from glm_notebook.answer._saved_copy import static_bundle
 
     result = ChatResult(text="Done.", complete=True, finish_reason="stop")
     result.tool_calls = [
@@ -151,9 +151,9 @@ def test_live_view_approve_waits_for_the_click_and_stop_denies():
     import threading
 
     from glm_notebook._types import StreamEvent, ToolCall
-    from glm_notebook.magics._live import LiveView
-    from glm_notebook.magics._run import StopButton
-    from glm_notebook.widgets import StreamView
+    from glm_notebook.answer._live import LiveView
+    from glm_notebook.answer._run import StopButton
+    from glm_notebook.answer._stream_view import StreamView
 
     view = StreamView(model_name="glm-4.7-flash", background_flush=False)
     live = LiveView(view, stop=StopButton(True, False))  # clicks proven to reach the kernel

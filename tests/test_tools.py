@@ -518,8 +518,8 @@ def test_bad_tools_fail_before_anything_is_sent(server, client):
 
 
 def test_stream_assembly_tolerates_repeated_names_and_calls_without_index():
-    from glm_notebook._stream_core import StreamState
     from glm_notebook._types import ChatResult
+    from glm_notebook.client._sse import StreamState
 
     result = ChatResult()
     state = StreamState(result, 0.0)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import glm_notebook as glm
-from glm_notebook._cancel import _AsyncTrackedBackend, _TrackedBackend
+from glm_notebook.client._cancel import _AsyncTrackedBackend, _TrackedBackend
 from glm_notebook.testing import Fault, Reply
 
 KEY = "sk-proxy-test-key-5151"

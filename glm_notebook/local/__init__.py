@@ -19,7 +19,7 @@ start) and kept when the start failed: the LocalModelError names it. Logs of pro
 outright (which run no cleanup) are removed by the next start. A Ctrl-C while the first start
 waits for the model to load stops the half-started server; the next call starts afresh. A server
 that died is replaced by the next ``ensure_server()``; a client notices through
-``glm_notebook._endpoint.Endpoint`` and says "restarting".
+``glm_notebook.client._endpoint.Endpoint`` and says "restarting".
 
 The server is llama-cpp-python (0.3.x): its command line, settings, request types, model loading
 and generation, behind our lean standard-library HTTP layer (``_http``; FastAPI/uvicorn cost ~9%

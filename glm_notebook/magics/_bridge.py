@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 
 from .._errors import GLMError
 from .._types import ChatResult
-from ._run import stop_button
+from ..answer._run import stop_button
 
 if TYPE_CHECKING:
     from ._magics import GLMMagics

@@ -50,7 +50,7 @@ def context_from(args: Any, namespace: dict[str, Any], model: str | None) -> dic
     specs = [n for value in getattr(args, "image", None) or [] for n in names_from("--image", value)]
     if specs:
         from .._errors import GLMError
-        from .._images import image_parts
+        from ..context._images import image_parts
 
         try:
             parts, notes = image_parts([_image(spec, namespace) for spec in specs], model=model)
@@ -97,7 +97,7 @@ def show_sent_images(parts: list[dict[str, Any]]) -> None:
 
     from IPython.display import display
 
-    from .._images import describe_part
+    from ..context._images import describe_part
 
     for number, part in enumerate(parts, 1):
         line, thumbnail = describe_part(part, number)

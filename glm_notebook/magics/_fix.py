@@ -17,9 +17,8 @@ import traceback
 from types import ModuleType, TracebackType
 from typing import Any, NamedTuple
 
-from .._context import context_text
-from .._describe import mask_secrets, truncate_middle
-from .._describe_code import strip_ansi
+from ..context._attach import context_text
+from ..context._text import mask_secrets, strip_ansi, truncate_middle
 
 NO_ERROR = "No error in this session yet: %glm fix explains the last cell that failed."
 TRACEBACK_BUDGET = 4000

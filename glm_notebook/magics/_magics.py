@@ -16,15 +16,15 @@ from traitlets import Bool, Dict, Enum, TraitError, Unicode, validate
 
 from .._conversation import ConversationStore
 from .._errors import GLMError
+from ..answer._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 from ._args import FORMATS, glm_arguments, option_traits
 from ._args import options_from as _options_from
 from ._line import LineCommands
-from ._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 
 if TYPE_CHECKING:
-    from .._client import GLMClient
     from .._types import ChatResult
-    from ._run import AnswerView
+    from ..answer._run import AnswerView
+    from ..client._sync import GLMClient
 
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
@@ -57,7 +57,7 @@ class _DescribingFormatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if format_spec or value is None or isinstance(value, (str, int, float, complex)):
             return super().format_field(value, format_spec)
-        from .._describe import describe
+        from ..context._describe import describe
 
         return describe(value)
 
@@ -392,7 +392,7 @@ class GLMMagics(Magics):
 
     def shared_client(self) -> GLMClient:
         """The shared client (``glm.get_client()``); a configuration problem is a UsageError."""
-        from .._client import get_client
+        from ..client._sync import get_client
 
         try:
             return get_client()
@@ -409,7 +409,7 @@ class GLMMagics(Magics):
         """Where one %%glm answer is shown: a live view below the cell, or stdout."""
         if not self.use_widgets():
             return TerminalView(offline=client.is_offline)
-        from ._live import LiveView
+        from ..answer._live import LiveView
 
         return LiveView.show(
             model_name=model or client.model or "",
@@ -468,7 +468,7 @@ def _split_line_flags(line: str, parser: Any) -> tuple[str, str]:
 
 def _attached(messages: Any, context: dict[str, Any], model: str | None) -> list[dict[str, Any]]:
     """``messages`` with the ``--context`` blocks and ``--image`` parts on the last user turn."""
-    from .._context import attach
+    from ..context._attach import attach
 
     try:
         attached = attach(messages, **context, model=model)

@@ -1,6 +1,6 @@
 """The notebook view of a ``glm.map`` run: one live Markdown line, left as a one-line summary.
 
-``%load_ext glm_notebook`` installs ``factory`` as the client layer's ``_batch.notebook_progress``.
+``%load_ext glm_notebook`` installs ``factory`` as the batch layer's ``bulk._rows.notebook_progress``.
 The run's calling thread (the cell's own) redraws at most 10 times a second, through an IPython
 display handle: done, failed, cached, in flight and the current limit, rows/s, ETA, tokens, cost.
 When the run ends the same output becomes the summary line (``BatchResult.summary()``), so the
@@ -45,20 +45,20 @@ class MapProgressView:
 
 def install(shell: Any) -> None:
     """Show map runs in this shell's notebook (a kernel with a front end), else leave it alone."""
-    from .. import _batch
+    from ..bulk import _rows
 
     def factory(total: int) -> MapProgressView | None:
         if type(shell).__name__ != "ZMQInteractiveShell":
             return None
         return MapProgressView(shell, total)
 
-    _batch.notebook_progress = factory
+    _rows.notebook_progress = factory
 
 
 def uninstall() -> None:
-    from .. import _batch
+    from ..bulk import _rows
 
-    _batch.notebook_progress = None
+    _rows.notebook_progress = None
 
 
 def run_map_cell(magics: Any, args: Any, template: str, options: dict[str, Any], client: Any) -> None:
@@ -70,7 +70,7 @@ def run_map_cell(magics: Any, args: Any, template: str, options: dict[str, Any],
     from IPython.core.error import UsageError
 
     from .._errors import GLMError
-    from .._map_run import map as glm_map
+    from ..bulk._map import map as glm_map
 
     if args.tune or args.compare or args.chat:
         raise UsageError(

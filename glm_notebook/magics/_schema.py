@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from .._errors import GLMError, SchemaValidationError
-from ._run import AnswerRun, needs_start
+from ..answer._run import AnswerRun, needs_start
 
 if TYPE_CHECKING:
-    from .._client import GLMClient
-    from .._schema import OutputSchema
     from .._types import ChatResult
+    from ..client._sync import GLMClient
+    from ..tools._schema import OutputSchema
     from ._magics import GLMMagics
 
 
 def schema_from(name: str, namespace: dict[str, Any]) -> OutputSchema:
     """The schema named by ``--schema NAME``; a UsageError, before anything is sent, if it is not one."""
-    from .._schema import ACCEPTED, OutputSchema
+    from ..tools._schema import ACCEPTED, OutputSchema
 
     if name not in namespace:
         raise UsageError(f"--schema {name}: no variable {name!r}; define {ACCEPTED} named {name} first.")
@@ -63,7 +63,7 @@ def run_structured(
         )
     except GLMError as exc:
         raise UsageError(str(exc)) from None
-    from .._tool_loop import Ask
+    from ..tools._loop import Ask
 
     step = loop.resume()
     while step is not None:

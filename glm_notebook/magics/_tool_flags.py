@@ -33,7 +33,7 @@ def tools_from(args: Any, namespace: dict[str, Any]) -> list[Any] | None:
             )
         tools.append(value)
     if getattr(args, "web_search", False):
-        from .._tools import web_search
+        from ..tools._functions import web_search
 
         tools.append(web_search())
     if getattr(args, "max_tool_turns", None) is not None and not tools:

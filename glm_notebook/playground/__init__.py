@@ -8,24 +8,14 @@ Modules: ``_panel`` (ParameterPanel: sliders, model, thinking, system), ``_playg
 background runs, cancel on change, history), ``_code`` ("copy as code"), ``_grid`` (compare specs
 and grids, no widgets), ``_compare`` (compare: concurrent panels, static copy), ``_compare_output``
 (what a compare leaves in the notebook). ``%%glm --tune`` / ``--compare`` are in ``magics/_bridge``;
-every answer of either runs through ``magics/_run.AnswerRun``.
+every answer of either runs through ``answer/_run.AnswerRun``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "GRID_SYNTAX",
-    "GridSetting",
-    "HistoryEntry",
-    "ParameterPanel",
-    "Playground",
-    "compare",
-    "grid_settings",
-    "parse_grid_spec",
-]
+from .._facade import lazy_names
 
 _WHERE = {
     "GRID_SYNTAX": "._grid",
@@ -40,19 +30,13 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from ._compare import compare
-    from ._grid import GRID_SYNTAX, GridSetting, grid_settings, parse_grid_spec
+    from ._grid import (
+        GRID_SYNTAX,
+        GridSetting,
+        grid_settings,
+        parse_grid_spec,
+    )
     from ._panel import ParameterPanel
     from ._playground import HistoryEntry, Playground
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'glm_notebook.playground' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__, __all__ = lazy_names(__name__, globals(), _WHERE, eager=())

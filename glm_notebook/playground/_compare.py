@@ -30,13 +30,13 @@ from typing import IO, TYPE_CHECKING, Any
 from .._errors import GLMError
 from .._options import SAMPLING_OPTIONS
 from .._types import ChatResult
-from ..magics._run import AnswerRun, SessionUsage, StopButton, needs_start, stop_button
+from ..answer._run import AnswerRun, SessionUsage, StopButton, needs_start, stop_button
 from ._compare_output import compare_bundle, panel_text
 from ._grid import GridSetting, grid_settings
 
 if TYPE_CHECKING:
-    from .._async_client import AsyncChatStream, AsyncGLMClient
-    from .._client import GLMClient
+    from ..client._async import AsyncChatStream, AsyncGLMClient
+    from ..client._sync import GLMClient
 
 __all__ = ["CompareRun", "Panel", "compare", "prepare_compare"]
 
@@ -178,7 +178,7 @@ class CompareRun:
 
     def _async_client(self) -> AsyncGLMClient:
         """An async client on the caller's client: its settings, endpoint, retries and transport."""
-        from .._async_client import AsyncGLMClient
+        from ..client._async import AsyncGLMClient
 
         return AsyncGLMClient.from_client(self.client)
 
@@ -219,8 +219,8 @@ class CompareRun:
         import ipywidgets as widgets
         from IPython.display import display
 
-        from ..magics._live import LiveView
-        from ..widgets import StreamView
+        from ..answer._live import LiveView
+        from ..answer._stream_view import StreamView
 
         for panel in self.panels:
             view = StreamView(
@@ -328,10 +328,10 @@ def prepare_compare(
     usage: SessionUsage | None = None,
 ) -> CompareRun:
     """Validate everything and build the CompareRun (nothing is sent yet)."""
-    from .._request import build_messages
+    from ..client._request import build_messages
 
     if client is None:
-        from .._client import get_client
+        from ..client._sync import get_client
 
         client = get_client()
     build_messages(prompt, system)  # an empty prompt fails here, before any panel opens

@@ -43,7 +43,7 @@ def compare_summary(panels: Sequence[Panel], elapsed: float) -> str:
 
 def compare_bundle(panels: Sequence[Panel], *, model: str, offline: bool, elapsed: float) -> dict[str, str]:
     """``{"text/markdown": ..., "text/plain": ...}`` for the whole grid."""
-    from ..widgets import static_bundle
+    from ..answer._saved_copy import static_bundle
 
     head = [compare_summary(panels, elapsed)]
     if model:

@@ -29,14 +29,15 @@ import ipywidgets as widgets
 from .._options import SAMPLING_OPTIONS, build_options
 from .._status import status_line
 from .._types import ChatResult
-from ..magics._live import LiveView
-from ..magics._run import AnswerRun, SessionUsage, needs_start, stop_button
-from ..widgets import StreamView, neutralize_markdown
+from ..answer._live import LiveView
+from ..answer._run import AnswerRun, SessionUsage, needs_start, stop_button
+from ..answer._saved_copy import neutralize_markdown
+from ..answer._stream_view import StreamView
 from ._code import copy_as_code
 from ._panel import ParameterPanel
 
 if TYPE_CHECKING:
-    from .._client import ChatStream, GLMClient
+    from ..client._sync import ChatStream, GLMClient
 
 __all__ = ["HistoryEntry", "Playground"]
 
@@ -121,7 +122,7 @@ class Playground(widgets.VBox):
         usage: SessionUsage | None = None,
         **options: Any,
     ) -> None:
-        from .._request import build_messages
+        from ..client._request import build_messages
 
         self._client = client
         current = self.client
@@ -190,7 +191,7 @@ class Playground(widgets.VBox):
         """The client of the next run: the one given, else the shared client of this moment."""
         if self._client is not None:
             return self._client
-        from .._client import get_client
+        from ..client._sync import get_client
 
         return get_client()
 

@@ -1,4 +1,4 @@
-// The %%glm streaming view: the browser half of glm_notebook.widgets.StreamView (an anywidget).
+// The %%glm streaming view: the browser half of glm_notebook.answer.StreamView (an anywidget).
 //
 // The kernel sends only new text, at most ~20 messages a second (see _stream_view.py for the
 // message format). Per model, a StreamState appends the pieces, checks the sequence numbers and the

@@ -1,24 +1,15 @@
-"""``describe`` for code: functions, classes and modules (signature, docstring, source when short).
-
-Also ``strip_ansi``, used for tracebacks here and by ``%glm fix``.
-"""
+"""``describe`` for code: functions, classes and modules (signature, docstring, source when short)."""
 
 from __future__ import annotations
 
 import inspect
-import re
 from types import ModuleType
 from typing import Any
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+from ._text import truncate_middle
 
 #: Source is shown when it has at most this many lines and fits in half the budget.
 SHORT_SOURCE_LINES = 60
-
-
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal colour and cursor codes (IPython tracebacks are full of them)."""
-    return _ANSI.sub("", text)
 
 
 def _signature(obj: Any) -> str:
@@ -34,8 +25,6 @@ def _signature(obj: Any) -> str:
 
 def _doc(obj: Any, budget: int) -> str:
     """The docstring, cut in the middle to half the budget (the rest is for names and signatures)."""
-    from ._describe import truncate_middle
-
     doc = inspect.getdoc(obj)
     return truncate_middle(doc.strip(), budget // 2) if doc else ""
 
@@ -52,8 +41,6 @@ def _source(obj: Any, room: int) -> str | None:
 
 
 def _fit(parts: list[str], budget: int, notes: list[str]) -> str:
-    from ._describe import truncate_middle
-
     text = "\n".join(p for p in parts if p)
     if notes:
         text += "\n[" + "; ".join(notes) + "]"

@@ -25,15 +25,15 @@ from collections.abc import AsyncGenerator, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._errors import GLMError
+from .._types import ChatResult, StreamEvent
+from ..tools._loop import Ask, ToolLoop, run_calls_async, run_calls_sync
 from ._engine import Notify
-from ._errors import GLMError
-from ._tool_loop import Ask, ToolLoop, run_calls_async, run_calls_sync
-from ._types import ChatResult, StreamEvent
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncChatStream, AsyncGLMClient
-    from ._client import ChatStream, GLMClient
-    from ._tools import Approver
+    from ..tools._functions import Approver
+    from ._async import AsyncChatStream, AsyncGLMClient
+    from ._sync import ChatStream, GLMClient
 
 
 class ToolStreamBase:

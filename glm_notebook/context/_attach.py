@@ -13,9 +13,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._errors import InvalidOptionError
+from .._types import Prompt
 from ._describe import DEFAULT_BUDGET, describe
-from ._errors import InvalidOptionError
-from ._request import Prompt
 
 __all__ = ["attach", "context_text"]
 

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ._text import truncate_middle
+
 #: The random sample is seeded: the same table gives the same prompt on every run.
 SAMPLE_SEED = 0
 _LEVELS = (
@@ -150,8 +152,6 @@ class _PolarsTable(_Table):
 
 
 def _fit_table(table: _Table, budget: int) -> str:
-    from ._describe import truncate_middle
-
     summary = _summary(table)
     text = ""
     for head, sample, cols, width in _LEVELS:
@@ -219,8 +219,6 @@ def describe_array(arr: Any, budget: int) -> str:
     import warnings
 
     import numpy as np  # already imported: ``arr`` is a numpy array
-
-    from ._describe import truncate_middle
 
     shape = "×".join(f"{n:,}" for n in arr.shape) or "scalar"
     lines = [f"numpy ndarray: shape ({', '.join(str(n) for n in arr.shape)}) = {shape}, dtype {arr.dtype}"]

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import traceback
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ._errors import InvalidOptionError
-from ._settings import SecretKey, mask_key
+from .._errors import InvalidOptionError
+from .._settings import SecretKey, mask_key
+from ._text import looks_secret, mask_secrets, strip_ansi, truncate_middle
 
 __all__ = ["DEFAULT_BUDGET", "describe", "looks_secret", "mask_secrets", "truncate_middle"]
 
@@ -40,26 +40,7 @@ __all__ = ["DEFAULT_BUDGET", "describe", "looks_secret", "mask_secrets", "trunca
 DEFAULT_BUDGET = 4000
 MIN_BUDGET = 120
 
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 _FRAME_LIBRARIES = frozenset({"pandas", "polars", "numpy"})
-
-
-def looks_secret(name: object) -> bool:
-    """True for a name such as ``ZAI_API_KEY``, ``token``, ``db_password``."""
-    return isinstance(name, str) and bool(_SECRET_NAME.search(name))
-
-
-def truncate_middle(text: str, budget: int, *, unit: str = "characters") -> str:
-    """``text`` cut in the middle to at most ``budget`` characters, saying how much was left out."""
-    if len(text) <= budget:
-        return text
-    note_len = len(f"\n[{len(text):,} {unit} left out of {len(text):,}]\n")
-    keep = max(budget - note_len, 0)
-    head = keep * 2 // 3  # the start usually says more than the end
-    tail = keep - head
-    left_out = len(text) - head - tail
-    note = f"\n[{left_out:,} {unit} left out of {len(text):,}]\n"
-    return text[:head] + note + (text[len(text) - tail :] if tail else "")
 
 
 def describe(obj: Any, *, budget: int = DEFAULT_BUDGET) -> str:
@@ -106,14 +87,6 @@ def _describe(obj: Any, budget: int) -> str:
     return _describe_repr(obj, budget)
 
 
-def mask_secrets(text: str) -> str:
-    """Replace the value of any secret-looking environment variable with its masked form."""
-    for name, value in os.environ.items():
-        if looks_secret(name) and len(value) >= 8 and value in text:
-            text = text.replace(value, mask_key(value))
-    return text
-
-
 def _frame_library(obj: Any) -> bool:
     """True when ``obj``'s type (or a base) comes from pandas, polars or numpy: no import needed."""
     for cls in type(obj).__mro__:
@@ -151,8 +124,6 @@ def _qualname(cls: type) -> str:
 
 
 def _describe_exception(exc: BaseException, budget: int) -> str:
-    from ._describe_code import strip_ansi
-
     header = f"exception {_qualname(type(exc))}: {strip_ansi(str(exc))}\n"
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     body = strip_ansi("".join(lines)) if exc.__traceback__ is not None else "(not raised: no traceback)"

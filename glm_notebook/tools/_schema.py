@@ -34,10 +34,10 @@ import re
 import sys
 from typing import Any
 
-from ._errors import InvalidOptionError
-from ._options import LOCAL_LIKE_PROVIDERS
+from .._errors import InvalidOptionError
+from .._options import LOCAL_LIKE_PROVIDERS
+from .._types import strip_fences
 
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL)
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 ACCEPTED = "a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict"
@@ -45,16 +45,6 @@ ACCEPTED = "a pydantic model class, a dataclass, a TypedDict or a JSON-schema di
 
 class SchemaMismatch(ValueError):
     """The answer is not JSON or does not fit the schema; the text is for the model (and you)."""
-
-
-def strip_fences(text: str) -> str:
-    """The JSON inside an answer: the whole text, or the first fenced block if the text is not
-    bare JSON (```json ... ``` alone, or with a sentence before or after it)."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        return stripped
-    match = _FENCE.search(stripped)
-    return match.group(1).strip() if match else stripped
 
 
 class OutputSchema:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -21,7 +21,7 @@ from ._errors import (
     ServerError,
     StreamInterrupted,
 )
-from ._types import ChatResult, Notice
+from .._types import ChatResult, Notice
 
 
 def send_error(exc: Exception, url: str, partial: ChatResult | None = None) -> GLMError:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import InvalidOptionError
+from .._errors import InvalidOptionError
 
 __all__ = ["MAX_BYTES", "MAX_SIDE", "TEXT_ONLY_MODELS", "VISION_MODEL", "image_parts"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._types import ChatResult, Usage
+from .._types import ChatResult, Usage
 
 __all__ = ["AnswerCache", "answer_key", "default_cache_path"]
 

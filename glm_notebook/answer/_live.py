@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._status import notice_line
 from .._types import ChatResult, StreamEvent
-from ..widgets import StreamView, static_bundle
 from ._run import StopButton
+from ._saved_copy import static_bundle
+from ._stream_view import StreamView
 
 if TYPE_CHECKING:
     from .._types import ToolCall
@@ -102,7 +103,7 @@ class LiveView:
         """The approver of a ``--tools`` run: Approve / Deny in the call's block when a click is
         known to reach the kernel while the cell runs (the Stop button's proof), else ``input()``."""
         if not self._clicks_arrive():
-            from .._tool_loop import ask_in_terminal
+            from ..tools._loop import ask_in_terminal
 
             try:
                 return ask_in_terminal(call)

@@ -218,7 +218,7 @@ def check_internals(http: Any) -> None:
 def _changed(what: str) -> InternalsChanged:
     return InternalsChanged(
         f"the socket tracker behind cancel() does not fit httpx {httpx.__version__} / httpcore "
-        f"{httpcore.__version__}: {what}. Pin httpx<0.29 / httpcore<2 or update glm_notebook._cancel."
+        f"{httpcore.__version__}: {what}. Pin httpx<0.29 / httpcore<2 or update glm_notebook.client._cancel."
     )
 
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .._types import ChatResult, StreamEvent
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
-from ._types import ChatResult, StreamEvent
 
 if TYPE_CHECKING:
-    from ._tool_loop import ToolLoop
+    from ..tools._functions import Approver
+    from ..tools._loop import ToolLoop
     from ._tool_stream import ToolChatStream
-    from ._tools import Approver
 
 
 class ChatStream(StreamBase):
@@ -147,7 +147,7 @@ class GLMClient(ClientBase[ChatResult, ChatStream, "ToolChatStream"]):
 
     def loop_stream(self, loop: ToolLoop, model: str | None, approver: Approver | None) -> ToolChatStream:
         """The streamed tool loop over ``loop`` (from ``tool_loop``): what ``stream(..., tools=)`` returns."""
-        from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
+        from ..tools._loop import ask_in_terminal  # with the tools: a plain chat never loads them
         from ._tool_stream import ToolChatStream
 
         return ToolChatStream(self, loop, model, approver or ask_in_terminal)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._types import ChatResult, Usage
+from .._types import ChatResult, Usage
 
 __all__ = ["BatchResult", "render_prompts", "rows_of"]
 
@@ -180,7 +180,7 @@ class BatchResult:
         else:
             parts.append(f"{self.usage.total_tokens} tokens")
         if self.cost is not None:
-            from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
+            from .._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
 
             parts.append(format_cost(self.cost))
         if self.stopped:

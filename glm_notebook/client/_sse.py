@@ -13,8 +13,8 @@ import json
 import time
 from typing import Any
 
-from ._errors import ContentFilterError, StreamInterrupted, make_api_error
-from ._types import ChatResult, StreamEvent, ToolCall, Usage
+from .._errors import ContentFilterError, StreamInterrupted, make_api_error
+from .._types import ChatResult, StreamEvent, ToolCall, Usage
 
 
 class SSEDecoder:

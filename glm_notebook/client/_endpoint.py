@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import APITimeoutError
-from ._settings import Settings
-from ._types import Notice
+from .._errors import APITimeoutError
+from .._settings import Settings
+from .._types import Notice
 
 if TYPE_CHECKING:
-    from .local import LocalServerInfo
+    from ..local import LocalServerInfo
 
 NotifyFn = Callable[[Notice], None]
 
@@ -58,7 +58,7 @@ class Endpoint:
         """True while this is the offline model and no server runs (the next request starts one)."""
         if not self._managed:
             return False
-        from .local import current_server
+        from ..local import current_server
 
         return current_server() is None
 
@@ -66,7 +66,7 @@ class Endpoint:
         """Settings with a base URL, starting the offline model first for provider 'local'."""
         if not self._managed:
             return self.settings
-        from .local import current_server
+        from ..local import current_server
 
         if self._server is not None and current_server() is self._server:
             return self.settings
@@ -90,7 +90,7 @@ class Endpoint:
         """
         if not self._managed:
             return False
-        from .local import current_server
+        from ..local import current_server
 
         failed_url = url or _url_of(error)
         restarts_seen = self._restarts
@@ -115,7 +115,7 @@ class Endpoint:
             return True
 
     def _start(self) -> LocalServerInfo:
-        from .local import ensure_server
+        from ..local import ensure_server
 
         return ensure_server()
 

@@ -26,7 +26,7 @@ only when given, and each answer's ``parsed`` is read with ``getattr``.
 
 Progress: ``progress_factory(total)`` makes the view (``update(MapProgress)``, ``close(MapProgress,
 BatchResult)``): the notebook view ``%load_ext glm_notebook`` installs (``magics/_map_view``,
-through ``_batch.notebook_progress``), else one line on a terminal's stderr. The client layer
+through ``batch._rows.notebook_progress``), else one line on a terminal's stderr. The client layer
 never imports IPython.
 """
 
@@ -43,9 +43,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ._batch import BatchResult, render_prompts, rows_of
-from ._cache import AnswerCache, answer_key
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APIError,
     AuthenticationError,
@@ -58,15 +56,17 @@ from ._errors import (
     ServerError,
     StreamInterrupted,
 )
+from .._options import build_options
+from .._types import ChatResult
+from ..client._request import build_messages
+from ..client._retry import RetryPolicy
+from ._cache import AnswerCache, answer_key
 from ._limiter import AdaptiveLimit, Ticket
-from ._options import build_options
-from ._request import build_messages
-from ._retry import RetryPolicy
-from ._types import ChatResult
+from ._rows import BatchResult, render_prompts, rows_of
 
 if TYPE_CHECKING:
-    from ._async_client import AsyncGLMClient
-    from ._client import GLMClient
+    from ..client._async import AsyncGLMClient
+    from ..client._sync import GLMClient
 
 __all__ = ["MapProgress", "map", "progress_factory"]
 
@@ -117,7 +117,7 @@ class MapProgress:
             parts.append(f"ETA {eta:.0f} s")
         parts.append(f"{self.tokens} tokens" if self.tokens or not self.done else "tokens not reported")
         if self.cost is not None:
-            from ._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
+            from .._prices import format_cost  # "USD", not "$": two of them would be LaTeX in Markdown
 
             parts.append(format_cost(self.cost))
         if self.stopped:
@@ -149,10 +149,10 @@ class TerminalProgress:
 def progress_factory(total: int) -> ProgressView | None:
     """The view of a run: the notebook's (installed by ``%load_ext``), else a terminal line on
     stderr when it is a terminal, else none."""
-    from . import _batch
+    from . import _rows
 
-    if _batch.notebook_progress is not None:
-        view = _batch.notebook_progress(total)
+    if _rows.notebook_progress is not None:
+        view = _rows.notebook_progress(total)
         if view is not None:
             return cast(ProgressView, view)
     isatty = getattr(sys.stderr, "isatty", None)
@@ -233,7 +233,7 @@ class _Run:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        from ._async_client import AsyncGLMClient
+        from ..client._async import AsyncGLMClient
 
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         policy = RetryPolicy(max_retries=0, deadline_s=self.client.timeout)
@@ -493,14 +493,14 @@ def map(  # noqa: A001 - the public name is glm.map
     """Ask ``template`` filled from each row of ``data``; a ``BatchResult`` aligned with the rows.
 
     ``data``: a list of strings or dicts, a pandas DataFrame (``{column}`` placeholders), a Series
-    or any iterable (``_batch`` has the template rules). ``concurrency="auto"`` finds the server's
+    or any iterable (``_rows`` has the template rules). ``concurrency="auto"`` finds the server's
     limit (starting with one request, never above ``max_concurrency``); an int fixes it.
     ``cache=False`` neither reads nor writes the answer cache, ``refresh=True`` asks again and
     overwrites. ``max_cost`` (USD) stops before the estimated cost would pass it. Options
     (``temperature=0.2`` ...) are validated before any request. Uses the shared client unless
     ``client=`` is given. Ctrl-C / a kernel interrupt returns the rows finished so far.
     """
-    from ._client import get_client
+    from ..client._sync import get_client
 
     client = client if client is not None else get_client()
     if concurrency != "auto" and (isinstance(concurrency, bool) or not isinstance(concurrency, int)):

@@ -38,10 +38,10 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ._errors import GLMError, InvalidOptionError, SchemaValidationError, ToolLoopError
+from .._errors import GLMError, InvalidOptionError, SchemaValidationError, ToolLoopError
+from .._types import ChatResult, ToolCall, Usage
+from ._functions import DENIED, Approver, ArgumentsError, Tool, ToolSet, error_output, tool_output
 from ._schema import OutputSchema, SchemaMismatch
-from ._tools import DENIED, Approver, ArgumentsError, Tool, ToolSet, error_output, tool_output
-from ._types import ChatResult, ToolCall, Usage
 
 # Models whose API streams tool-call arguments with ``tool_stream: true`` (GLM_PROTOCOL.md).
 _TOOL_STREAM_PREFIXES = ("glm-4.6", "glm-4.7", "glm-5")

@@ -51,15 +51,15 @@ from typing import Any
 
 import httpx
 
+from .._errors import APIConnectionError, GLMError, make_api_error
+from .._settings import Settings
+from .._types import ChatResult, Notice, StreamEvent
 from ._cancel import ConnectionHandle, done_sending, sending_for
 from ._endpoint import Endpoint
-from ._errors import APIConnectionError, GLMError, make_api_error
 from ._failures import content_type, is_retryable, read_error, retry_notice, send_error
 from ._request import PreparedRequest
 from ._retry import RetryPolicy, parse_retry_after
-from ._settings import Settings
-from ._stream_core import SSEDecoder, StreamState
-from ._types import ChatResult, Notice, StreamEvent
+from ._sse import SSEDecoder, StreamState
 
 logger = logging.getLogger("glm_notebook")
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import InvalidOptionError
-from ._types import ToolCall
+from .._errors import InvalidOptionError
+from .._types import ToolCall
 
 DENIED = "denied by the user"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

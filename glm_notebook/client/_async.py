@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .._types import ChatResult, Notice, StreamEvent
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import Prompt
 from ._retry import RetryPolicy
-from ._types import ChatResult, Notice, StreamEvent
 
 if TYPE_CHECKING:
-    from ._client import GLMClient
-    from ._tool_loop import ToolLoop
+    from ..tools._functions import Approver
+    from ..tools._loop import ToolLoop
+    from ._sync import GLMClient
     from ._tool_stream import AsyncToolChatStream
-    from ._tools import Approver
 
 
 async def _wait_or_cancel(flag: threading.Event, seconds: float) -> bool:
@@ -171,7 +171,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncTo
         self, loop: ToolLoop, model: str | None, approver: Approver | None
     ) -> AsyncToolChatStream:
         """The streamed tool loop over ``loop`` (from ``tool_loop``): what ``stream(..., tools=)`` returns."""
-        from ._tool_loop import ask_in_terminal  # with the tools: a plain chat never loads them
+        from ..tools._loop import ask_in_terminal  # with the tools: a plain chat never loads them
         from ._tool_stream import AsyncToolChatStream
 
         return AsyncToolChatStream(self, loop, model, approver or ask_in_terminal)

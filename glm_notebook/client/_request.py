@@ -7,16 +7,17 @@ locals (pytest ``--showlocals``, rich, Sentry) never carries it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import InvalidOptionError
-from ._options import build_options
-from ._settings import mask_key
-from ._version import USER_AGENT
+from .._errors import InvalidOptionError
+from .._options import build_options
+from .._settings import mask_key
+from .._types import Prompt
+from .._version import USER_AGENT
 
-Prompt = str | Sequence[dict[str, Any]]
+__all__ = ["Prompt"]  # re-exported: the drivers take it from here
 
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})

@@ -33,18 +33,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchResult, render_prompts, rows_of
+from .._errors import ConfigurationError, SchemaValidationError, make_api_error
+from .._options import build_options
+from .._types import ChatResult
+from .._version import USER_AGENT
+from ..client._request import build_messages
+from ..client._sse import StreamState
+from ..tools._schema import OutputSchema, SchemaMismatch
 from ._cache import AnswerCache
-from ._errors import ConfigurationError, SchemaValidationError, make_api_error
-from ._options import build_options
-from ._request import build_messages
-from ._schema import OutputSchema, SchemaMismatch
-from ._stream_core import StreamState
-from ._types import ChatResult
-from ._version import USER_AGENT
+from ._rows import BatchResult, render_prompts, rows_of
 
 if TYPE_CHECKING:
-    from ._client import GLMClient
+    from ..client._sync import GLMClient
 
 __all__ = ["BatchAPI", "BatchJob", "BatchStatus", "batch", "read_time"]
 
@@ -98,7 +98,7 @@ def _check(response: Any, what: str, base_url: str) -> Any:
 
 
 def _client(client: GLMClient | None) -> GLMClient:
-    from ._client import get_client
+    from ..client._sync import get_client
 
     client = client if client is not None else get_client()
     if client.is_offline:
@@ -149,7 +149,7 @@ class BatchJob:
 
     def wait(self, timeout: float | None = None, poll_interval: float | None = None) -> BatchStatus:
         """Poll until every part has finished; TimeoutError after ``timeout`` seconds."""
-        from ._map_run import progress_factory
+        from ._map import progress_factory
 
         started = time.monotonic()
         delay = poll_interval if poll_interval is not None else 2.0
@@ -171,7 +171,7 @@ class BatchJob:
         return state
 
     def _progress(self, state: BatchStatus, started: float) -> Any:
-        from ._map_run import MapProgress
+        from ._map import MapProgress
 
         return MapProgress(
             total=self.total,

@@ -15,20 +15,20 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import httpx
 
+from .._errors import InvalidOptionError, make_api_error
+from .._options import build_options
+from .._settings import SecretKey, Settings, mask_key, resolve_settings
+from .._types import ChatResult
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
-from ._errors import InvalidOptionError, make_api_error
-from ._options import build_options
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
-from ._settings import SecretKey, Settings, mask_key, resolve_settings
 from ._transport import http_client_options
-from ._types import ChatResult
 
 if TYPE_CHECKING:
-    from ._tool_loop import ToolLoop
-    from ._tools import Approver
+    from ..tools._functions import Approver
+    from ..tools._loop import ToolLoop
 
 Answer = TypeVar("Answer")  # ChatResult for GLMClient, an awaitable of it for AsyncGLMClient
 Stream = TypeVar("Stream")  # ChatStream / AsyncChatStream
@@ -218,7 +218,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         return self._run_tools(loop, model, approver)
 
     def _attach(self, prompt: Prompt, model: str | None, context: Any, images: Any) -> Prompt:
-        from ._context import attach
+        from ..context._attach import attach
 
         return attach(prompt, context=context, images=images, model=model or self.settings.model)
 
@@ -261,7 +261,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         any request is sent.
 
         With ``tools`` (the arguments of ``chat``) the tool loop streams: every turn's events plus
-        a "tool_result" event per call (``glm_notebook._tool_stream``)."""
+        a "tool_result" event per call (``glm_notebook.client._tool_stream``)."""
         if tools is None:
             if tool_choice is not None:
                 options = {**options, "tool_choice": tool_choice}
@@ -311,9 +311,9 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         now, not before); everything is checked here, before any request.
 
         ``tool_stream: true`` is added for the models that stream arguments with it, unless set."""
-        from ._schema import OutputSchema
-        from ._tool_loop import ToolLoop, supports_tool_stream
-        from ._tools import ToolSet
+        from ..tools._functions import ToolSet
+        from ..tools._loop import ToolLoop, supports_tool_stream
+        from ..tools._schema import OutputSchema
 
         output = OutputSchema.of(schema) if schema is not None else None
         context, images = options.pop("context", None), options.pop("images", None)

@@ -27,15 +27,15 @@ import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
-from .._endpoint import STARTING_MESSAGE
 from .._status import error_line, status_line, tool_line
 from .._types import ChatResult, Notice, StreamEvent
+from ..client._endpoint import STARTING_MESSAGE
 from ._usage import SessionUsage
 
 if TYPE_CHECKING:
-    from .._async_client import AsyncChatStream
-    from .._client import ChatStream
-    from .._tool_stream import ToolChatStream
+    from ..client._async import AsyncChatStream
+    from ..client._sync import ChatStream
+    from ..client._tool_stream import ToolChatStream
 
     #: What an AnswerRun streams: one request, or a tool loop's turns (``client.stream(tools=)``).
     AnyStream = ChatStream | AsyncChatStream | ToolChatStream
