@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EventKind = Literal["text", "reasoning", "tool_call", "tool_result", "usage", "finish"]
-NoticeKind = Literal["starting", "retrying", "restarting"]
+NoticeKind = Literal["starting", "retrying", "restarting", "repairing"]
 Prompt = str | Sequence[dict[str, Any]]
 """What a chat is asked: one user message's text, or the whole list of messages."""
 
@@ -224,7 +224,8 @@ class Notice:
     kind "starting": the offline model is starting (up to a minute, once per process);
     "retrying": a retryable failure, the next attempt follows in ``wait_s`` seconds (``error`` is
     the failure, e.g. a RateLimitError); "restarting": the offline server had died and is being
-    started again. ``message`` is a short line for people, e.g. "rate limited (1302), retrying in 2 s".
+    started again; "repairing": ``schema=``'s answer did not fit, the repair turn follows.
+    ``message`` is a short line for people, e.g. "rate limited (1302), retrying in 2 s".
     """
 
     kind: NoticeKind

@@ -278,19 +278,30 @@ def test_history_of_an_unknown_conversation_says_so_and_creates_nothing(ip, zai_
     assert "== lesson (1 turns)" in out.stdout
 
 
-def test_rerunning_an_earlier_chat_cell_says_how_many_later_turns_it_dropped(ip, zai_env):
+def _shout(word: str) -> str:
+    """Return the word in capitals."""
+    return word.upper()
+
+
+@pytest.mark.parametrize("flags", ["", "--tools shout", "--schema Answer"], ids=["plain", "tools", "schema"])
+def test_rerunning_an_earlier_chat_cell_says_how_many_later_turns_it_dropped(ip, zai_env, flags):
+    # Every kind of answer ends the same way: the turn is recorded and a re-run says what it dropped.
+    ip.user_ns["shout"] = _shout
+    ip.user_ns["Answer"] = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    zai_env.responder = lambda request: Reply(text='{"a": 1}')
     for cell_id, question in (("A", "one"), ("B", "two"), ("C", "three")):
-        ip.run_cell(f"%%glm --chat story\n{question}", cell_id=cell_id)
+        ip.run_cell(f"%%glm --chat story {flags}\n{question}", cell_id=cell_id)
     with capture_output() as out:
-        ip.run_cell("%%glm --chat story\none, again", cell_id="A")
+        ip.run_cell(f"%%glm --chat story {flags}\none, again", cell_id="A")
     notes = [line for line in out.stdout.splitlines() if line.startswith("Note:")]
     assert len(notes) == 1 and "2 later turns dropped" in notes[0] and "'story'" in notes[0]
     turns = ip.magics_manager.registry["GLMMagics"].conversations.get("story").turns
     assert [t.user for t in turns] == ["one, again"]
     # re-running the last cell drops nothing, so it says nothing
     with capture_output() as out:
-        ip.run_cell("%%glm --chat story\none, a third time", cell_id="A")
+        ip.run_cell(f"%%glm --chat story {flags}\none, a third time", cell_id="A")
     assert "Note:" not in out.stdout
+    assert ip.user_ns["_glm"].text == '{"a": 1}'
 
 
 # -- compare() runs on the caller's client --------------------------------------------------------

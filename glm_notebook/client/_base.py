@@ -19,6 +19,7 @@ from .._errors import InvalidOptionError, make_api_error
 from .._options import build_options
 from .._settings import SecretKey, Settings, mask_key, resolve_settings
 from .._types import ChatResult
+from ..tools import DEFAULT_TOOL_TURNS
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
@@ -174,7 +175,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         system: str | None = None,
         tools: Sequence[Any] | None = None,
         tool_choice: Any = None,
-        max_tool_turns: int = 10,
+        max_tool_turns: int = DEFAULT_TOOL_TURNS,
         raise_tool_errors: bool = False,
         approver: Approver | None = None,
         schema: Any = None,
@@ -252,7 +253,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         system: str | None = None,
         tools: Sequence[Any] | None = None,
         tool_choice: Any = None,
-        max_tool_turns: int = 10,
+        max_tool_turns: int = DEFAULT_TOOL_TURNS,
         raise_tool_errors: bool = False,
         approver: Approver | None = None,
         **options: Any,
@@ -298,13 +299,13 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         self,
         prompt: Prompt,
         *,
-        model: str | None,
-        system: str | None,
-        tools: Sequence[Any] | None,
-        tool_choice: Any,
-        max_tool_turns: int,
-        raise_tool_errors: bool,
-        options: dict[str, Any],
+        model: str | None = None,
+        system: str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tool_turns: int = DEFAULT_TOOL_TURNS,
+        raise_tool_errors: bool = False,
+        options: dict[str, Any] | None = None,
         schema: Any = None,
     ) -> ToolLoop:
         """The turn decisions of ``chat(..., tools=[...])`` and/or ``schema=`` (imports pydantic
@@ -316,6 +317,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         from ..tools._schema import OutputSchema
 
         output = OutputSchema.of(schema) if schema is not None else None
+        options = dict(options or {})
         context, images = options.pop("context", None), options.pop("images", None)
         if context is not None or images is not None:  # stream(..., tools=, context=): the first turn's
             prompt = self._attach(prompt, model, context, images)

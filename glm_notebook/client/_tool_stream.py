@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GLMError
-from .._types import ChatResult, StreamEvent
+from .._types import ChatResult, Notice, StreamEvent
 from ..tools._loop import Ask, ToolLoop, run_calls_async, run_calls_sync
 from ._engine import Notify
 
@@ -74,6 +74,18 @@ class ToolStreamBase:
     def on_notice(self, callback: Notify) -> None:
         """As ChatStream.on_notice, for every turn's request."""
         self._notify.append(callback)
+
+    def _announce(self, step: Ask) -> None:
+        """Before a schema's repair turn, a "repairing" notice: the view says why a second answer
+        follows the first (the loop asks again with the validation error as the last user turn)."""
+        schema = self.loop.schema
+        if schema is None or not self.loop.turns or step.messages[-1].get("role") != "user":
+            return
+        notice = Notice(
+            "repairing", f"the answer did not match {schema.name}: asking once more with the validation error"
+        )
+        for callback in self._notify:
+            callback(notice)
 
     def _open(self, turn: ChatStream | AsyncChatStream) -> None:
         for callback in self._notify:
@@ -145,6 +157,7 @@ class ToolChatStream(ToolStreamBase):
             while step is not None and not self._cancelled:
                 answer: Any
                 if isinstance(step, Ask):
+                    self._announce(step)
                     turn = self._client.plain_stream(step.messages, self._model, None, step.options)
                     self._open(turn)
                     try:
@@ -201,6 +214,7 @@ class AsyncToolChatStream(ToolStreamBase):
             while step is not None and not self._cancelled:
                 answer: Any
                 if isinstance(step, Ask):
+                    self._announce(step)
                     turn = self._client.plain_stream(step.messages, self._model, None, step.options)
                     self._open(turn)
                     try:

@@ -17,6 +17,7 @@ import traitlets
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .._options import FLAG_OPTIONS, OPTIONS, Option
+from ..tools import DEFAULT_TOOL_TURNS
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -154,7 +155,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
             type=_number("int"),
             default=None,
             metavar="N",
-            help="with --tools: at most N turns of tool calls (default 10).",
+            help=f"with --tools: at most N turns of tool calls (default {DEFAULT_TOOL_TURNS}).",
         ),
         argument("--web-search", action="store_true", help="let GLM search the web (its built-in tool)."),
         argument(

@@ -14,9 +14,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Dict, Enum, TraitError, Unicode, validate
 
-from .._conversation import ConversationStore
-from .._errors import GLMError
+from .._conversation import Conversation, ConversationStore
+from .._errors import GLMError, SchemaValidationError
 from ..answer._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
+from ..tools import DEFAULT_TOOL_TURNS
 from ._args import FORMATS, glm_arguments, option_traits
 from ._args import options_from as _options_from
 from ._line import LineCommands
@@ -268,8 +269,8 @@ class GLMMagics(Magics):
             messages = _attached(messages, context, asked_model)
             asked = messages[-1]["content"]
             context = {}
-        if tools:
-            answer, error = self.run_tools(
+        if tools or schema is not None:
+            result, error = self.run_loop(
                 client,
                 messages,
                 tools,
@@ -280,39 +281,31 @@ class GLMMagics(Magics):
                 options={**context, **options},
                 plain_text=fmt == "text",
             )
-            if conversation is not None and error is None and not answer.stopped:
-                conversation.record(asked, answer.text, key=cell_id)
-            if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
-                raise error
-            return
-        if schema is not None:
-            from ._schema import run_structured
-
-            result, error = run_structured(
-                self,
-                client,
-                schema,
-                messages,
-                model=model,
-                system=system,
-                options=options,
-                out=args.out,
-                plain_text=fmt == "text",
+        else:
+            run = AnswerRun(
+                lambda: client.stream(messages, model=model, system=system, **context, **options),
+                self.answer_view(client, model, plain_text=fmt == "text"),
+                usage=self.usage,
+                on_end=lambda ended: self.store_result(ended.result, args.out),
+                starting=needs_start(client),
             )
-            if conversation is not None and error is None and result is not None:
-                conversation.record(asked, result.text, key=cell_id)
-            if error is not None and (self.raise_errors or not isinstance(error, GLMError)):
-                raise error  # an error not of ours: keep its traceback, as below
-            return
-        run = AnswerRun(
-            lambda: client.stream(messages, model=model, system=system, **context, **options),
-            self.answer_view(client, model, plain_text=fmt == "text"),
-            usage=self.usage,
-            on_end=lambda ended: self.store_result(ended.result, args.out),
-            starting=needs_start(client),
-        )
-        result = run.run()  # a kernel interrupt re-raises here, after _glm holds the partial answer
-        error = run.error
+            result = run.run()  # a kernel interrupt re-raises here, after _glm holds the partial answer
+            error = run.error
+        self.end_answer(result, error, fmt=fmt, conversation=conversation, asked=asked, cell_id=cell_id)
+
+    def end_answer(
+        self,
+        result: ChatResult,
+        error: BaseException | None,
+        *,
+        fmt: str,
+        conversation: Conversation | None,
+        asked: Any,
+        cell_id: str | None,
+    ) -> None:
+        """The one ending of every answer (plain, --tools, --schema): ``_glm`` / ``--out`` and the
+        usage are already stored by the AnswerRun; here the conversation records the turn (saying
+        how many later turns a re-run dropped), --format acts, and errors are raised as configured."""
         if error is not None and not isinstance(error, GLMError):
             raise error  # our bug, not the API's answer: keep its traceback
         if conversation is not None and error is None and not result.stopped:
@@ -322,7 +315,7 @@ class GLMMagics(Magics):
         if error is None and fmt == "code" and result.text:
             assert self.shell is not None
             self.shell.set_next_input(extract_code(result.text), replace=False)
-        if error is None and fmt == "json":
+        if error is None and fmt == "json" and result.parsed is None:
             try:
                 result.json  # noqa: B018 - parse now so the user learns at once
             except ValueError as exc:
@@ -330,11 +323,11 @@ class GLMMagics(Magics):
         if error is not None and self.raise_errors:
             raise error
 
-    def run_tools(
+    def run_loop(
         self,
         client: GLMClient,
         messages: Any,
-        tools: list[Any],
+        tools: list[Any] | None,
         args: Any,
         *,
         model: str | None,
@@ -343,19 +336,24 @@ class GLMMagics(Magics):
         options: dict[str, Any],
         plain_text: bool,
     ) -> tuple[ChatResult, BaseException | None]:
-        """``--tools`` / ``--web-search``: the client's streamed tool loop in one view; every call
-        shows as it happens, approvals in the view (``_tool_flags``); ``_glm`` holds the record."""
+        """``--tools`` / ``--web-search`` / ``--schema``: the client's streamed loop in one view;
+        every call shows as it happens, approvals in the view (``_tool_flags``), a schema's repair
+        turn follows the answer that did not fit; ``_glm`` holds the record."""
+        if schema is not None:  # --format json: the schema's response_format, not a second one
+            options = {k: v for k, v in options.items() if k != "response_format"}
+        # --schema alone: the answer and at most one repair turn, no tool turns to spend
+        turns: int = (
+            (DEFAULT_TOOL_TURNS if args.max_tool_turns is None else args.max_tool_turns) if tools else 1
+        )
         try:
             loop = client.tool_loop(
                 messages,
                 model=model,
                 system=system,
-                tools=tools,
-                tool_choice=None,
-                max_tool_turns=args.max_tool_turns if args.max_tool_turns is not None else 10,
-                raise_tool_errors=False,
+                tools=tools or None,
                 options=options,
                 schema=schema,
+                max_tool_turns=turns,
             )
         except (GLMError, TypeError, ValueError) as exc:  # also a function that cannot be a tool
             raise UsageError(str(exc)) from None
@@ -369,6 +367,11 @@ class GLMMagics(Magics):
             starting=needs_start(client),
         )
         result = run.run()  # a kernel interrupt re-raises here, after _glm holds the transcript so far
+        if isinstance(run.error, SchemaValidationError):  # the view said "asking once more" before
+            print(
+                f"The answer does not match {schema.name} even after one repair turn "
+                f"({run.error.validation_error}); the text is in _glm.text."
+            )
         return result, run.error
 
     def context_from(self, args: Any, model: str | None) -> dict[str, Any]:
@@ -386,8 +389,6 @@ class GLMMagics(Magics):
             return None
         if args.tune or args.compare:
             raise UsageError("--schema works with one answer: drop --tune / --compare.")
-        from ._schema import schema_from
-
         return schema_from(args.schema, self.user_ns)
 
     def shared_client(self) -> GLMClient:
@@ -429,6 +430,18 @@ def check_variable_name(out: str | None) -> None:
     """``--out VAR`` must name a Python variable; said before anything is sent."""
     if out and not out.isidentifier():
         raise UsageError(f"--out needs a Python variable name, got {out!r}.")
+
+
+def schema_from(name: str, namespace: dict[str, Any]) -> Any:
+    """The OutputSchema named by ``--schema NAME``; a UsageError, before anything is sent, if it is not one."""
+    from ..tools._schema import ACCEPTED, OutputSchema
+
+    if name not in namespace:
+        raise UsageError(f"--schema {name}: no variable {name!r}; define {ACCEPTED} named {name} first.")
+    try:
+        return OutputSchema.of(namespace[name])
+    except GLMError as exc:
+        raise UsageError(f"--schema {name}: {exc}") from None
 
 
 def _dropped_note(name: str, dropped: int) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 
 from .._errors import GLMError, InvalidOptionError, SchemaValidationError, ToolLoopError
 from .._types import ChatResult, ToolCall, Usage
+from . import DEFAULT_TOOL_TURNS
 from ._functions import DENIED, Approver, ArgumentsError, Tool, ToolSet, error_output, tool_output
 from ._schema import OutputSchema, SchemaMismatch
 
@@ -148,7 +149,7 @@ class ToolLoop:
         options: dict[str, Any],
         *,
         tool_choice: Any = None,
-        max_tool_turns: int = 10,
+        max_tool_turns: int = DEFAULT_TOOL_TURNS,
         raise_tool_errors: bool = False,
         schema: OutputSchema | None = None,
     ) -> None:
