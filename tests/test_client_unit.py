@@ -315,17 +315,3 @@ def test_importing_the_package_loads_no_ipython(tmp_path):
     code = "import sys, glm_notebook; print('IPython' in sys.modules, 'ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
-
-
-def test_public_names_are_exported():
-    assert glm.__all__ == sorted(glm.__all__)
-    for name in (
-        "GLMClient",
-        "AsyncGLMClient",
-        "GLMError",
-        "get_client",
-        "ChatResult",
-        "StreamInterrupted",
-        "InsufficientBalance",
-    ):
-        assert name in glm.__all__ and hasattr(glm, name)

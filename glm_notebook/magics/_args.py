@@ -11,6 +11,7 @@ The other flags (model, system, chat, format, ...) are not generation options an
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import traitlets
@@ -94,6 +95,25 @@ def option_traits() -> dict[str, traitlets.TraitType[Any, Any]]:
     return traits
 
 
+@dataclass(frozen=True)
+class CellChoices:
+    """What one run asks beyond the generation options: each flag, else its configured default."""
+
+    model: str | None  # None (or ""): the client's model
+    system: str | None
+    format: str
+
+
+def choices_from(args: Any, defaults: Any) -> CellChoices:
+    """``--model`` / ``--system`` / ``--format``, else ``%config GLMMagics.model`` / ``system`` /
+    ``format`` (``--system ""`` sends no system prompt even when one is configured)."""
+    return CellChoices(
+        model=getattr(args, "model", None) or defaults.model or None,
+        system=args.system if getattr(args, "system", None) is not None else defaults.system,
+        format=getattr(args, "format", None) or defaults.format,
+    )
+
+
 def options_from(args: Any, defaults: Any) -> dict[str, Any]:
     """The request options of one %%glm run: each flag, else ``defaults``' trait, else None (not sent).
 
@@ -103,7 +123,7 @@ def options_from(args: Any, defaults: Any) -> dict[str, Any]:
     for name in FLAG_OPTIONS:
         value = getattr(args, name, None)
         options[name] = value if value is not None else getattr(defaults, name, None)
-    if (getattr(args, "format", None) or getattr(defaults, "format", None)) == "json":
+    if choices_from(args, defaults).format == "json":
         options["response_format"] = {"type": "json_object"}
     return options
 

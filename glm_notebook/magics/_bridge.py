@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 from .._errors import GLMError
 from .._types import ChatResult
 from ..answer._run import stop_button
+from ._args import choices_from
 
 if TYPE_CHECKING:
     from ._magics import GLMMagics
@@ -34,8 +35,8 @@ def run_interactive(magics: GLMMagics, args: Any, prompt: Any, options: dict[str
         raise UsageError("Use --tune or --compare, not both: --tune opens sliders, --compare runs a grid.")
     if args.chat:
         raise UsageError("--chat does not combine with --tune or --compare: drop --chat to tune a prompt.")
-    model = args.model or magics.model
-    system = args.system if args.system is not None else magics.system
+    chosen = choices_from(args, magics)
+    model, system = chosen.model, chosen.system
     if args.tune:
         _tune(magics, prompt, model, system, options, args.out)
     else:
@@ -92,7 +93,7 @@ def _compare(
             fixed=options,
             mode="widget" if magics.use_widgets() else "text",
             stop=stop_button(magics.stop_button, cell_busy=True),
-            plain_text=(args.format or magics.format) == "text",
+            plain_text=choices_from(args, magics).format == "text",
             usage=magics.usage,
         )
     except GLMError as exc:

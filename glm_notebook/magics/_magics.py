@@ -18,7 +18,7 @@ from .._conversation import Conversation, ConversationStore
 from .._errors import GLMError, SchemaValidationError
 from ..answer._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 from ..tools import DEFAULT_TOOL_TURNS
-from ._args import FORMATS, glm_arguments, option_traits
+from ._args import FORMATS, choices_from, glm_arguments, option_traits
 from ._args import options_from as _options_from
 from ._line import LineCommands
 
@@ -226,7 +226,7 @@ class GLMMagics(Magics):
 
             run_map_cell(self, args, prompt, options, client)
             return
-        asked_model = args.model or self.model or client.model  # what --image checks against
+        asked_model = choices_from(args, self).model or client.model  # what --image checks against
         context = self.context_from(args, asked_model)
         from ._tool_flags import tools_from
 
@@ -251,9 +251,8 @@ class GLMMagics(Magics):
             run_interactive(self, args, question, options)
             return
 
-        model = args.model or self.model
-        system = args.system if args.system is not None else self.system
-        fmt = args.format or self.format
+        chosen = choices_from(args, self)
+        model, system, fmt = chosen.model, chosen.system, chosen.format
         conversation = None
         messages: Any = prompt
         cell_id = self.current_cell_id

@@ -15,6 +15,8 @@ from typing import Any
 
 from IPython.display import Markdown, display
 
+from ._args import choices_from
+
 
 class MapProgressView:
     """The live line of one run, drawn only when its text changes."""
@@ -81,8 +83,8 @@ def run_map_cell(magics: Any, args: Any, template: str, options: dict[str, Any],
             f"--map {args.map}: there is no variable {args.map!r}; define it first (e.g. a DataFrame)."
         )
     data = magics.user_ns[args.map]
-    model = args.model or magics.model
-    system = args.system if args.system is not None else magics.system
+    chosen = choices_from(args, magics)
+    model, system = chosen.model, chosen.system
     try:
         result = glm_map(template, data, model=model, system=system, client=client, **options)
     except GLMError as exc:
