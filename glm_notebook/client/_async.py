@@ -21,7 +21,7 @@ from .._types import ChatResult, Notice, StreamEvent
 from ._base import ClientBase, StreamBase, model_ids
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
-from ._request import Prompt
+from ._request import PreparedRequest, Prompt
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -69,11 +69,13 @@ class AsyncChatStream(StreamBase):
         return self._iterator
 
     async def aclose(self) -> None:
+        """Close the connection; a stream closed before its end is marked stopped."""
         self._exchange.closing()
         if self._iterator is not None:
             await self._iterator.aclose()
 
     async def until_done(self) -> ChatResult:
+        """Consume the stream and return the finished result."""
         async for _ in self:
             pass
         return self.result
@@ -87,7 +89,7 @@ class AsyncChatStream(StreamBase):
                 if isinstance(step, Pump):
                     response, feed = step.response, run.feed
                     try:
-                        async for chunk in response.aiter_bytes():
+                        async for chunk in response.aiter_bytes():  # the hot loop
                             events = feed(chunk)
                             if events is None:
                                 break
@@ -106,12 +108,10 @@ class AsyncChatStream(StreamBase):
             step = run.resume(answer)
 
     async def _perform(self, step: Step) -> Any:
+        """Do the I/O ``step`` names (all but streaming the body, which ``_events`` does)."""
         run = self._exchange
         if isinstance(step, Send):
-            req, http = step.request, self._http
-            request = http.build_request("POST", req.url, json=req.payload, headers=req.headers)
-            with run.sending():
-                return await http.send(request, stream=True)
+            return await self._send(step.request)
         if isinstance(step, Read):
             response = step.response
             try:
@@ -130,6 +130,12 @@ class AsyncChatStream(StreamBase):
         if isinstance(step, Close):
             return await step.response.aclose()
         raise TypeError(f"unknown step {step!r}")
+
+    async def _send(self, req: PreparedRequest) -> httpx.Response:
+        http = self._http
+        request = http.build_request("POST", req.url, json=req.payload, headers=req.headers)
+        with self._exchange.sending():
+            return await http.send(request, stream=True)
 
 
 class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncToolChatStream"]):
@@ -181,6 +187,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncTo
             return await turns.until_done()
 
     async def models(self) -> list[str]:
+        """Model ids the server lists at ``{base_url}/models``."""
         url, headers = self.models_request()
         failure: Exception | None = None
         try:
@@ -188,7 +195,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncTo
         except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII key
             failure = send_error(exc, url)
         if failure is not None:
-            raise failure
+            raise failure  # outside the except: the traceback does not chain httpx's error
         return model_ids(response)
 
     async def aclose(self) -> None:

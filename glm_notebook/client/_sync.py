@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -47,9 +46,7 @@ class ChatStream(StreamBase):
     def __enter__(self) -> ChatStream:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[StreamEvent]:
@@ -73,43 +70,44 @@ class ChatStream(StreamBase):
         run = self._exchange
         step = run.resume()
         while step is not None:
+            answer = None
             try:
-                answer = yield from self._perform(step)
+                if isinstance(step, Pump):
+                    response, feed = step.response, run.feed
+                    try:
+                        for chunk in response.iter_bytes():  # the hot loop
+                            events = feed(chunk)
+                            if events is None:
+                                break
+                            for event in events:
+                                yield event
+                    finally:
+                        run.before_close()
+                        response.close()
+                elif isinstance(step, Emit):
+                    for event in step.events:
+                        yield event
+                else:
+                    answer = self._perform(step)
             except BaseException as exc:  # noqa: BLE001 - the engine decides; it re-raises what ends the stream
                 answer = run.failed(exc)
             step = run.resume(answer)
 
-    def _perform(self, step: Step) -> Generator[StreamEvent, None, Any]:
-        """Do the I/O ``step`` names, handing out events on the way."""
-        if isinstance(step, Pump):
-            response, feed = step.response, self._exchange.feed
-            try:
-                for chunk in response.iter_bytes():  # the hot loop
-                    events = feed(chunk)
-                    if events is None:
-                        break
-                    yield from events
-            finally:
-                self._exchange.before_close()
-                response.close()
-            return None
-        if isinstance(step, Emit):
-            yield from step.events
-            return None
-        return self._blocking(step)
-
-    def _blocking(self, step: Step) -> Any:
+    def _perform(self, step: Step) -> Any:
+        """Do the I/O ``step`` names (all but streaming the body, which ``_events`` does)."""
+        run = self._exchange
         if isinstance(step, Send):
             return self._send(step.request)
         if isinstance(step, Read):
+            response = step.response
             try:
-                return step.response.read()
+                return response.read()
             finally:
-                step.response.close()
+                response.close()
         if isinstance(step, Sleep):
-            return self._exchange.cancelled.wait(step.seconds)
+            return run.cancelled.wait(step.seconds)
         if isinstance(step, Call):
-            return step.fn(self._exchange.notify)
+            return step.fn(run.notify)
         if isinstance(step, Close):
             return step.response.close()
         raise TypeError(f"unknown step {step!r}")
@@ -159,13 +157,14 @@ class GLMClient(ClientBase[ChatResult, ChatStream, "ToolChatStream"]):
     def models(self) -> list[str]:
         """Model ids the server lists at ``{base_url}/models``."""
         url, headers = self.models_request()
+        failure: Exception | None = None
         try:
             response = self.http.get(url, headers=headers)
         except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII key
-            error = send_error(exc, url)
-        else:
-            return model_ids(response)
-        raise error
+            failure = send_error(exc, url)
+        if failure is not None:
+            raise failure  # outside the except: the traceback does not chain httpx's error
+        return model_ids(response)
 
     def close(self) -> None:
         self.http.close()

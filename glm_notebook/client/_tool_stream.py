@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncGenerator, Generator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GLMError
@@ -129,9 +128,7 @@ class ToolChatStream(ToolStreamBase):
     def __enter__(self) -> ToolChatStream:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __iter__(self) -> Generator[StreamEvent, None, None]:
@@ -162,7 +159,8 @@ class ToolChatStream(ToolStreamBase):
                     self._open(turn)
                     try:
                         with turn:
-                            yield from turn
+                            for event in turn:
+                                yield event
                     except GLMError as exc:
                         loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
                         raise
@@ -170,7 +168,8 @@ class ToolChatStream(ToolStreamBase):
                 else:
                     answer = run_calls_sync(step.calls, self._approver)
                 step = loop.resume(answer)
-                yield from self._results()
+                for event in self._results():
+                    yield event
             ended = step is None
         finally:
             self._wrap_up(ended)
@@ -187,9 +186,7 @@ class AsyncToolChatStream(ToolStreamBase):
     async def __aenter__(self) -> AsyncToolChatStream:
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def __aiter__(self) -> AsyncGenerator[StreamEvent, None]:
@@ -222,10 +219,10 @@ class AsyncToolChatStream(ToolStreamBase):
                             async for event in turn:
                                 yield event
                     except GLMError as exc:
-                        loop.failed(exc)
+                        loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
                         raise
                     answer = turn.result
-                else:  # parallel calls concurrently
+                else:  # the async runner runs parallel calls concurrently
                     answer = await run_calls_async(step.calls, self._approver)
                 step = loop.resume(answer)
                 for event in self._results():
