@@ -31,7 +31,7 @@ CLEAR_THINKING_CHOICES = {"not sent": None, "keep": False, "clear": True}
 #: Options with a picker on GLM providers (reasoning_effort, clear_thinking), in table order.
 GLM_CONTROLS = tuple(name for name, opt in OPTIONS.items() if opt.glm_control)
 NOT_SENT = "not sent"
-KNOWN_MODELS = ("glm-4.7-flash", "glm-4.7", "glm-4.5-air", "glm-5")
+KNOWN_MODELS = ("glm-4.7-flash", "glm-4.7", "glm-4.5-air", "glm-5", "glm-5.1", "glm-5.2")
 
 
 def _decimals(step: float) -> int:
