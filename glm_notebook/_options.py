@@ -7,6 +7,26 @@ playground's sliders (options with a ``step`` and a ``slider_default``: ``SAMPLI
 Adding an option is one entry here; ``flag=True`` also gives it a flag and a default trait.
 ``build_options`` validates what the caller set and returns exactly that, unchanged: 0.0 stays
 0.0, 1.0 stays 1.0, and an option left unset (None) is not sent. Nothing is clamped.
+
+Where a value goes on the wire is in its entry too (``wire`` for GLM's cloud, ``wire_local`` for
+OpenAI-compatible and local servers; a dotted path, default the option's own name at the top):
+
+- ``reasoning_effort`` (GLM-5.2 and later): top level, ``"reasoning_effort": "high"``. Allowed:
+  ``REASONING_EFFORTS``, the seven values of GLM's API reference. GLM-5.2 thinks at two real
+  levels, ``high`` and ``max`` (its default), and maps the others (``none``/``minimal`` skip
+  thinking, ``low``/``medium`` mean ``high``, ``xhigh`` means ``max``); GLM-5.3 has ``low`` too.
+  Anything else is an InvalidOptionError naming the list, and nothing is sent. Older models ignore it.
+- ``clear_thinking`` (GLM-4.7 and later): inside the thinking object, ``"thinking": {"type":
+  "enabled", "clear_thinking": false}`` (with ``thinking`` unset the object says ``enabled``, GLM's
+  default; with ``thinking=False`` it is not sent: GLM documents no meaning for it there). Unset,
+  GLM's own default per endpoint holds: earlier turns' reasoning is kept (preserved thinking) on
+  the coding endpoint (``zai-coding``) and cleared on the standard ones (``zai``, ``bigmodel``);
+  ``preserves_thinking`` says which applies, so conversations know whether to send it back.
+- On OpenAI-compatible and local servers (vLLM, SGLang, llama.cpp serving GLM weights) both are
+  variables of GLM's chat template, not API fields: they go in ``"chat_template_kwargs":
+  {"clear_thinking": false, "reasoning_effort": "high"}``, which those servers pass to the template.
+  Such a per-request block replaces (does not merge with) a server's default template kwargs.
+  The playground shows pickers for them only on GLM's cloud providers (``glm_control``).
 """
 
 from __future__ import annotations
@@ -20,6 +40,10 @@ from ._errors import InvalidOptionError
 
 #: Providers that are OpenAI-compatible servers rather than GLM's cloud API.
 LOCAL_LIKE_PROVIDERS = frozenset({"openai-compatible", "local"})
+#: GLM's providers whose endpoint keeps earlier turns' reasoning when clear_thinking is not sent.
+PRESERVING_PROVIDERS = frozenset({"zai-coding"})
+#: reasoning_effort values GLM's API reference accepts (GLM-5.2: high and max are the real levels).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 @dataclass(frozen=True)
@@ -27,7 +51,7 @@ class Option:
     """One generation option. ``low``/``high`` are inclusive unless ``low_exclusive``."""
 
     name: str
-    kind: str  # "float", "int", "bool", "stop", "any", "str"
+    kind: str  # "float", "int", "bool", "stop", "any", "str", "choice" (one of ``choices``)
     help: str
     low: float | None = None
     high: float | None = None
@@ -37,7 +61,17 @@ class Option:
     slider_default: float | None = None  # where a slider starts when the user set nothing
     slider_high: float | None = None  # slider end when the bound is huge (max_tokens)
     local_only: bool = False  # only OpenAI-compatible / local servers know it (llama.cpp, vLLM)
-    flag: bool = False  # a %%glm flag and a %config GLMMagics default (kinds float, int, bool, stop)
+    flag: bool = False  # a %%glm flag and a %config GLMMagics default (kinds float, int, bool, stop, choice)
+    choices: tuple[str, ...] = ()  # the allowed values of a "choice" option
+    wire: str | None = None  # where GLM's cloud reads it ("thinking.clear_thinking"); None: its name
+    wire_local: str | None = None  # where OpenAI-compatible / local servers read it; None: as wire
+    glm_control: bool = False  # a GLM cloud control: the playground offers it on GLM providers only
+
+    def wire_path(self, provider: str) -> str:
+        """Where the value goes in the request body, e.g. ``chat_template_kwargs.clear_thinking``."""
+        if provider in LOCAL_LIKE_PROVIDERS and self.wire_local is not None:
+            return self.wire_local
+        return self.wire or self.name
 
     @property
     def flag_name(self) -> str:
@@ -119,6 +153,26 @@ OPTIONS: dict[str, Option] = {
             "thinking",
             "bool",
             "GLM thinking mode: True sends {'type': 'enabled'}, False 'disabled'",
+            flag=True,
+        ),
+        Option(
+            "reasoning_effort",
+            "choice",
+            "GLM-5.2+: how hard the model thinks (thinking on): high, or max (the default); "
+            "also none, minimal, low, medium, xhigh (GLM maps them onto its levels)",
+            choices=REASONING_EFFORTS,
+            wire_local="chat_template_kwargs.reasoning_effort",
+            glm_control=True,
+            flag=True,
+        ),
+        Option(
+            "clear_thinking",
+            "bool",
+            "GLM-4.7+: False keeps earlier turns' reasoning (preserved thinking; conversations send it "
+            "back unmodified), True drops it; unset: kept on the coding endpoint, dropped on the standard one",
+            wire="thinking.clear_thinking",
+            wire_local="chat_template_kwargs.clear_thinking",
+            glm_control=True,
             flag=True,
         ),
         Option("do_sample", "bool", "GLM: False makes decoding greedy"),
@@ -229,6 +283,14 @@ def _wire_value(opt: Option, value: Any, provider: str) -> Any:
         ):
             raise InvalidOptionError("stop must be a non-empty string or a list of 1 to 4 non-empty strings.")
         return value
+    if opt.kind == "choice":
+        if value not in opt.choices:
+            close = difflib.get_close_matches(str(value).lower(), opt.choices, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidOptionError(
+                f"{opt.name}={value!r} is not a value GLM accepts.{hint} Allowed: {', '.join(opt.choices)}."
+            )
+        return value
     if opt.kind == "str":
         if not isinstance(value, str):
             raise InvalidOptionError(f"{opt.name} must be a string, got {value!r}.")
@@ -264,7 +326,36 @@ def build_options(provider: str, options: dict[str, Any]) -> dict[str, Any]:
             payload[name] = value
             continue
         payload[name] = _wire_value(opt, value, provider)
+    for name in [n for n in payload if OPTIONS[n].wire_path(provider) != n]:
+        _place(payload, OPTIONS[name].wire_path(provider), payload.pop(name))
     return payload
+
+
+def _place(payload: dict[str, Any], path: str, value: Any) -> None:
+    """Put ``value`` at the dotted ``path`` of the body (``thinking.clear_thinking``)."""
+    head, _, leaf = path.partition(".")
+    if head == "thinking":
+        thinking = payload.get("thinking") or {"type": "enabled"}  # GLM's default type
+        if thinking.get("type") == "disabled":
+            return  # thinking off: nothing to keep or clear (see the module docstring)
+        payload["thinking"] = {**thinking, leaf: value}
+    else:
+        payload[head] = {**payload.get(head, {}), leaf: value}
+
+
+def preserves_thinking(provider: str, options: dict[str, Any]) -> bool:
+    """Whether earlier assistant turns' ``reasoning_content`` should go back in a conversation.
+
+    True when ``clear_thinking`` is False, or when it is unset on an endpoint that keeps reasoning
+    by default (GLM's coding endpoint); False when thinking is turned off.
+    """
+    thinking = options.get("thinking")
+    if thinking is False or (isinstance(thinking, dict) and thinking.get("type") == "disabled"):
+        return False
+    clear = options.get("clear_thinking")
+    if clear is None:
+        return provider in PRESERVING_PROVIDERS
+    return clear is False
 
 
 def slider_spec(name: str, provider: str) -> dict[str, float]:

@@ -1,11 +1,20 @@
 """What an answer costs: a dated price table, overridable, and cost from the server's usage.
 
-Prices are USD per 1,000,000 tokens (input, output, cached input), from the public GLM price lists
-of ``PRICES_AS_OF``. They are defaults: prices change and proxies charge differently, so
-``glm.set_prices({...})`` (or ``%config GLMMagics.prices``) overrides them. A model is matched by
-its name, case-insensitively; a name not in the table has no price, and then ``result.cost`` is
-None: a cost is never guessed, and unknown is not zero. A model served under another name (e.g.
-GLM weights on your own vLLM server as ``zai-org/GLM-4.7``) has no price unless you set one.
+Prices are USD per 1,000,000 tokens (input, output, cached input), z.ai's public price list as read
+on ``PRICES_AS_OF`` (https://docs.z.ai/guides/overview/pricing). They are defaults: prices change
+and proxies charge differently, so ``glm.set_prices({...})`` (or ``%config GLMMagics.prices``)
+overrides them. A model is matched by its name, case-insensitively; a name not in the table has no
+price, and then ``result.cost`` is None: a cost is never guessed, and unknown is not zero. A model
+served under another name (e.g. GLM weights on your own vLLM server as ``zai-org/GLM-4.7``) has no
+price unless you set one.
+
+Sources, row by row (the comment on each row): "official" rows are on the stored copy of z.ai's
+price page; "secondary" rows (glm-5.3, glm-5.2, glm-5.1, glm-5v-turbo, glm-4.6v, glm-4.6v-flashx,
+glm-4.6v-flash) come from third-party pages quoting that page, because the stored copy predates
+them. Left out on purpose, so their cost is unknown until you set one: glm-5.4 (released
+2026-12-02; only a reseller's listing, 1.40 / 4.40 / 0.26, no official page seen), glm-5.3-flash,
+glm-5.3-flashx and glm-4.5v (no official USD price found). bigmodel bills in CNY, tiered by input
+length: its answers are priced here with the z.ai USD rows.
 
 Cached input tokens (``usage.cached_tokens``, part of ``prompt_tokens``) are billed at the cached
 price; a model without one bills them at a fifth of the input price, as GLM does.
@@ -27,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["PRICES_AS_OF", "Price", "cost_of", "format_cost", "price_for", "prices", "set_prices"]
 
 #: When the default table was read off the providers' price lists.
-PRICES_AS_OF = "2026-11"
+PRICES_AS_OF = "2026-12-05"
 
 
 @dataclass(frozen=True)
@@ -44,13 +53,24 @@ class Price:
 
 
 DEFAULT_PRICES: dict[str, Price] = {
-    "glm-5": Price(1.00, 3.20, 0.20),
-    "glm-4.7": Price(0.60, 2.20, 0.11),
-    "glm-4.7-flashx": Price(0.07, 0.40),
-    "glm-4.7-flash": Price(0.0, 0.0, 0.0),  # free tier (reported)
-    "glm-4.5-air": Price(0.20, 1.10),
-    "glm-4.6v": Price(0.30, 0.90),
-    "glm-4.6v-flash": Price(0.0, 0.0, 0.0),  # free (reported)
+    "glm-5.3": Price(1.40, 4.40, 0.26),  # secondary (z.ai's table quoted; thinking always on)
+    "glm-5.2": Price(1.40, 4.40, 0.26),  # secondary
+    "glm-5.1": Price(1.40, 4.40, 0.26),  # secondary
+    "glm-5-turbo": Price(1.20, 4.00, 0.24),  # official
+    "glm-5": Price(1.00, 3.20, 0.20),  # official
+    "glm-4.7": Price(0.60, 2.20, 0.11),  # official
+    "glm-4.7-flashx": Price(0.07, 0.40, 0.01),  # official
+    "glm-4.7-flash": Price(0.0, 0.0, 0.0),  # official: free
+    "glm-4.6": Price(0.60, 2.20, 0.11),  # official
+    "glm-4.5": Price(0.60, 2.20, 0.11),  # official
+    "glm-4.5-x": Price(2.20, 8.90, 0.45),  # official
+    "glm-4.5-air": Price(0.20, 1.10, 0.03),  # official
+    "glm-4.5-airx": Price(1.10, 4.50, 0.22),  # official
+    "glm-4.5-flash": Price(0.0, 0.0, 0.0),  # official: free
+    "glm-5v-turbo": Price(1.20, 4.00, 0.24),  # secondary
+    "glm-4.6v": Price(0.30, 0.90, 0.05),  # secondary
+    "glm-4.6v-flashx": Price(0.04, 0.40, 0.004),  # secondary
+    "glm-4.6v-flash": Price(0.0, 0.0, 0.0),  # secondary: free
 }
 
 _FIELDS = ("input", "output", "cached_input")

@@ -667,7 +667,58 @@ for call in _glm.tool_calls:
     print(call.name, "->", call.error.splitlines()[0])
 """, CHECK),
     md("""
-## 4. Typed answers
+## 4. Thinking kept across the tool turns
+
+GLM-4.7 and later think before they answer. Inside a tool loop, each turn's thinking
+(`reasoning_content`) goes back to GLM with the tool results, exactly as it arrived: GLM continues
+from it (*interleaved thinking*). `--no-clear-thinking` (or `clear_thinking=False`, or `%config
+GLMMagics.clear_thinking = False`) turns on *preserved thinking*: the request says
+`"thinking": {"type": "enabled", "clear_thinking": false}` and GLM keeps earlier turns' reasoning
+too (the coding endpoint does so by default). `--reasoning-effort high` asks GLM-5.2 to think less
+than its default `max`.
+
+GLM requires the reasoning sent back to be complete and unmodified. The test server checks it the
+same way: `Reply(require_reasoning_back=True)` answers HTTP 400 (as GLM does) if an earlier
+answer comes back with its reasoning changed.
+"""),
+    code("""
+server.reset()
+server.enqueue(
+    Reply(reasoning="The top product needs revenue by product first.",
+          tool_calls=[{"id": "t1", "name": "revenue_by", "arguments": {"column": "product"}}]),
+    Reply(reasoning="Coffee: 360 of 640. Now its share.",
+          tool_calls=[{"id": "t2", "name": "share", "arguments": {"part": 360.0, "total": 640.0}}],
+          require_reasoning_back=True),
+    Reply(reasoning="56.2% for coffee; one sentence.",
+          text="**Coffee** sells the most: 360 of 640, that is 56.2% of the revenue.",
+          require_reasoning_back=True),
+)
+""", CHECK),
+    code("""
+%%glm --model glm-5.2 --tools revenue_by,share --no-clear-thinking --reasoning-effort high
+Which product sells the most, and what share of the revenue is that?
+"""),
+    md("What the last request carried: the thinking controls, and each earlier turn's reasoning, unchanged."),
+    code("""
+last = server.requests[-1]
+print(last.json["thinking"], last.json["reasoning_effort"])
+for message in last.json["messages"]:
+    if message["role"] == "assistant":
+        print(repr(message["reasoning_content"]))
+print("problems:", last.reasoning_problems, "| turns checked:", server.check_preserved_thinking())
+""", CHECK),
+    md("A history whose reasoning was \"tidied up\" (here: its final full stop dropped) is refused:"),
+    code("""
+edited = [dict(m) for m in last.json["messages"]]
+edited[1]["reasoning_content"] = edited[1]["reasoning_content"].rstrip(".")
+server.enqueue(Reply(text="not reached", require_reasoning_back=True))
+try:
+    glm.get_client().chat(edited, model="glm-5.2", clear_thinking=False)
+except glm.InvalidRequestError as exc:
+    print(type(exc).__name__, "-", server.requests[-1].reasoning_problems[0])
+""", CHECK),
+    md("""
+## 5. Typed answers
 
 `--schema Person` (a pydantic model, a dataclass, a TypedDict or a JSON-schema dict) asks for JSON
 that fits and puts the validated object in `_glm.parsed`. An answer that does not fit gets one
@@ -693,7 +744,7 @@ Ada Lovelace died at 36. Extract the person.
     code("print(repr(_glm.parsed))", CHECK),
     code("server.stop()", CHECK),
     md("""
-## 5. The same on the offline model
+## 6. The same on the offline model
 
 llama.cpp constrains the offline model's output to the schema, so even the small base model
 returns an object that validates. (With a GLM key set, `glm.reset_client()` and the same cell asks

@@ -123,6 +123,22 @@ def test_a_text_only_glm_model_with_an_image_names_a_vision_model():
     assert image_parts([png_bytes()], model="my-llava")[0]  # unknown names are sent as asked
 
 
+@pytest.mark.parametrize("model", ["glm-5.2", "GLM-5.1", "glm-5.3", "glm-5-turbo"])
+def test_current_text_only_models_with_an_image_name_a_vision_model(glm_server, model):
+    with glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, model=model) as client:
+        with pytest.raises(glm.InvalidOptionError, match=f"{model} reads text only.*model='glm-4.6v-flash'"):
+            client.chat("What is this?", images=[png_bytes()])
+    assert glm_server.requests == []  # nothing sent
+
+
+@pytest.mark.parametrize("model", ["glm-5v-turbo", "glm-4.6v", "glm-5.3-flash", "glm-5.4"])
+def test_current_vision_models_take_images(model):
+    from glm_notebook.context._images import TEXT_ONLY_MODELS, VISION_MODEL, VISION_MODELS
+
+    assert model in VISION_MODELS and not VISION_MODELS & TEXT_ONLY_MODELS and VISION_MODEL in VISION_MODELS
+    assert image_parts([png_bytes()], model=model)[0][0]["type"] == "image_url"
+
+
 def test_too_many_pixels_are_downscaled_with_pillow_and_a_note_says_so():
     wide = png_from_array(np.zeros((10, 7000), np.uint8))
     part, notes = one(wide)

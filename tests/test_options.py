@@ -47,6 +47,12 @@ def test_top_p_zero_is_rejected_with_range():
         ({"temprature": 0.2}, "Did you mean 'temperature'"),
         ({"stop": []}, "stop must be"),
         ({"thinking": "yes"}, "True or False"),
+        ({"clear_thinking": "false"}, "clear_thinking must be True or False"),
+        (
+            {"reasoning_effort": "MAX"},
+            "Did you mean 'max'.*Allowed: none, minimal, low, medium, high, xhigh, max",
+        ),
+        ({"reasoning_effort": 1}, "reasoning_effort=1 is not a value GLM accepts"),
     ],
 )
 def test_bad_options_raise_clear_errors(options, message):
@@ -64,6 +70,19 @@ def test_thinking_and_response_format_wire_shapes():
     assert build_options("zai", {"tools": tools, "tool_choice": "auto"}) == {
         "tools": tools,
         "tool_choice": "auto",
+    }
+
+
+@pytest.mark.parametrize("effort", ["none", "minimal", "low", "medium", "high", "xhigh", "max"])
+def test_every_documented_effort_is_sent_as_given(effort):
+    assert build_options("bigmodel", {"reasoning_effort": effort}) == {"reasoning_effort": effort}
+
+
+def test_clear_thinking_merges_into_a_given_thinking_dict():
+    merged = build_options("zai", {"thinking": {"type": "enabled"}, "clear_thinking": False})
+    assert merged == {"thinking": {"type": "enabled", "clear_thinking": False}}
+    assert build_options("zai", {"thinking": {"type": "disabled"}, "clear_thinking": False}) == {
+        "thinking": {"type": "disabled"}
     }
 
 

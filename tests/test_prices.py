@@ -33,7 +33,7 @@ def chat(server, model, reply):
 
 
 def test_cost_from_the_servers_usage_and_the_dated_table(glm_server):
-    assert PRICES_AS_OF == "2026-11"
+    assert PRICES_AS_OF == "2026-12-05"
     result = chat(glm_server, "glm-4.7", Reply(text="hi", usage=usage(1_000_000, 100_000)))
     assert result.cost == pytest.approx(0.60 + 0.22)
     result = chat(glm_server, "glm-5", Reply(text="hi", usage=usage(2_000, 500, cached=1_000)))
@@ -41,10 +41,24 @@ def test_cost_from_the_servers_usage_and_the_dated_table(glm_server):
 
 
 def test_cached_input_without_its_own_price_is_a_fifth_of_input():
-    price = price_for("glm-4.5-air")
+    glm.set_prices({"my-model": {"input": 0.20, "output": 1.10}})
+    price = price_for("my-model")
     assert price is not None and price.cached == pytest.approx(0.04)
     u = glm.Usage.from_json(usage(10_000, 0, cached=10_000))
-    assert cost_of(u, "GLM-4.5-Air") == pytest.approx(10_000 * 0.04 / 1e6)  # names are case-insensitive
+    assert cost_of(u, "My-Model") == pytest.approx(10_000 * 0.04 / 1e6)  # names are case-insensitive
+
+
+@pytest.mark.parametrize("model", ["glm-5.2", "GLM-5.1"])
+def test_glm_5_2_and_5_1_answers_have_a_cost(glm_server, model):
+    # 1M fresh input, 1M cached input, 100K output at 1.40 / 0.26 / 4.40 USD per 1M.
+    result = chat(glm_server, model, Reply(text="hi", usage=usage(2_000_000, 100_000, cached=1_000_000)))
+    assert result.cost == pytest.approx(1.40 + 0.26 + 0.44)
+
+
+def test_published_cached_prices_are_used():
+    assert price_for("glm-4.5-air").cached == pytest.approx(0.03)  # not input / 5 = 0.04
+    assert price_for("glm-4.6v").cached == pytest.approx(0.05)
+    assert price_for("glm-5.4") is None  # no official price seen yet: unknown, never guessed
 
 
 def test_no_usage_or_no_price_is_none_never_a_guess(glm_server):

@@ -27,21 +27,46 @@ from typing import Any
 
 from .._errors import InvalidOptionError
 
-__all__ = ["MAX_BYTES", "MAX_SIDE", "TEXT_ONLY_MODELS", "VISION_MODEL", "image_parts"]
+__all__ = ["MAX_BYTES", "MAX_SIDE", "TEXT_ONLY_MODELS", "VISION_MODEL", "VISION_MODELS", "image_parts"]
 
-VISION_MODEL = "glm-4.6v-flash"  # reported free
+VISION_MODEL = "glm-4.6v-flash"  # free on z.ai's price list
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 6000
 MAX_IMAGES = 150  # GLM-4.6V and 5V; GLM-4.5V takes 50
+# Model knowledge as read on 2026-12-05 (GLM's API reference and model overviews). GLM-5.3-Flash/X
+# and GLM-5.4 (released 2026-12-02) are reported to read images; GLM-5.3, 5.2 and 5.1 read text only.
+#: GLM models that take images (for reference; names not in TEXT_ONLY_MODELS are sent as asked).
+VISION_MODELS = frozenset(
+    {
+        "glm-5.4",
+        "glm-5.3-flash",
+        "glm-5.3-flashx",
+        "glm-5v-turbo",
+        "glm-4.6v",
+        "glm-4.6v-flash",
+        "glm-4.6v-flashx",
+        "glm-4.5v",
+        "glm-4.1v-thinking-flash",
+        "glm-4.1v-thinking-flashx",
+        "glm-4v-flash",
+    }
+)
+#: GLM models known to read text only: an image for one of them is an error naming VISION_MODEL.
 TEXT_ONLY_MODELS = frozenset(
     {
+        "glm-5.3",
+        "glm-5.2",
+        "glm-5.1",
+        "glm-5-turbo",
         "glm-5",
         "glm-4.7",
         "glm-4.7-flash",
         "glm-4.7-flashx",
         "glm-4.6",
         "glm-4.5",
+        "glm-4.5-x",
         "glm-4.5-air",
+        "glm-4.5-airx",
         "glm-4.5-flash",
         "glm-4-plus",
         "glm-4-air",

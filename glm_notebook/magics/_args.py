@@ -2,7 +2,8 @@
 
 Every option with ``flag=True`` in ``glm_notebook._options.OPTIONS`` gets, from its table entry:
 a flag (``--top-p`` for ``top_p``; ``--thinking`` / ``--no-thinking`` for a bool; ``--stop``
-repeatable), a configurable trait (``%config GLMMagics.top_p = 0.9``, see ``option_traits``) and
+repeatable; ``--reasoning-effort high`` for a choice, checked by the table so a wrong value is the
+same one-line message as from Python), a configurable trait (``%config GLMMagics.top_p = 0.9``, see ``option_traits``) and
 its place in the request (``options_from``: the flag, else the configured default, else not sent).
 The other flags (model, system, chat, format, ...) are not generation options and are written here.
 ``%%glm?`` shows every flag with its help text (IPython's magic_arguments).
@@ -58,6 +59,16 @@ def option_flags(opt: Option) -> list[Callable[[Callable[..., Any]], Callable[..
                 help=f"send {opt.name}=False.",
             ),
         ]
+    if opt.kind == "choice":
+        return [
+            argument(
+                opt.flag_name,
+                dest=opt.name,
+                default=None,
+                metavar="{" + ",".join(opt.choices) + "}",
+                help=opt.help + ".",
+            )
+        ]
     if opt.kind == "stop":
         return [
             argument(
@@ -84,6 +95,8 @@ def option_traits() -> dict[str, traitlets.TraitType[Any, Any]]:
             trait = traitlets.Int(None, allow_none=True, help=help_text)
         elif opt.kind == "bool":
             trait = traitlets.Bool(None, allow_none=True, help=help_text)
+        elif opt.kind == "choice":
+            trait = traitlets.Enum(list(opt.choices), None, allow_none=True, help=help_text)
         else:  # stop: one string or a list of strings
             trait = traitlets.Union(
                 [traitlets.Unicode(), traitlets.List(traitlets.Unicode())],

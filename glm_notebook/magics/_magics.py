@@ -102,7 +102,8 @@ class GLMMagics(Magics):
         allow_none=True,
         help="Model for %%glm when --model is not given (None: the provider's default).",
     ).tag(config=True)
-    # temperature, top_p, max_tokens, seed, stop, thinking: one trait per flag option of the table.
+    # temperature, top_p, max_tokens, stop, seed, thinking, reasoning_effort, clear_thinking: one
+    # trait per flag option of the table.
     vars().update(option_traits())
     system = Unicode(None, allow_none=True, help="Default system prompt.").tag(config=True)
     format = Enum(list(FORMATS), default_value="markdown", help="Default output format.").tag(config=True)

@@ -26,6 +26,8 @@ def flag_words(name: str, value: Any) -> list[str]:
         return []
     if opt.kind == "bool":
         return [opt.flag_name if value else f"--no-{opt.flag_name[2:]}"]
+    if opt.kind == "choice":
+        return [opt.flag_name, shlex.quote(value)]
     if opt.kind == "stop":
         words: list[str] = []
         for s in [value] if isinstance(value, str) else value:

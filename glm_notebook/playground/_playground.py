@@ -105,8 +105,8 @@ class Playground(widgets.VBox):
 
     ``run()`` / ``stop()`` / ``wait(timeout)`` drive it from code; ``last_result``, ``history``,
     ``sliders`` and ``code()`` read it. ``options`` are options of the table (``glm.OPTIONS``):
-    the slider options and thinking set the panel's starting values, every other one (``seed``,
-    ``stop`` ...) is sent unchanged with every run. ``usage`` counts the runs (the magic passes its
+    the slider options, thinking and (on GLM providers) reasoning_effort and clear_thinking set the
+    panel's starting values, every other one (``seed``, ``stop`` ...) is sent unchanged with every run. ``usage`` counts the runs (the magic passes its
     session totals, shown by ``%glm usage``).
     """
 
@@ -129,7 +129,8 @@ class Playground(widgets.VBox):
         build_messages(prompt, system)
         build_options(current.provider, options)  # unknown names and out-of-range values fail here
         # Options the panel has a control for start it; every other option is sent unchanged each run.
-        start = {name: options.pop(name) for name in ParameterPanel.CONTROLS if name in options}
+        controls = ParameterPanel.controls(current.provider)
+        start = {name: options.pop(name) for name in controls if name in options}
         self.fixed = {k: v for k, v in options.items() if v is not None}
         self.usage = usage
         self.debounce = debounce

@@ -15,6 +15,8 @@ With pytest the ``glm_server`` fixture (see ``glm_notebook.testing._pytest_plugi
 test a started, reset server. ``Reply`` documents the streaming options; ``Fault`` the error answers;
 ``GLMTestServer`` the endpoints and ``RecordedRequest`` what is recorded. ``TOOL_SHAPES`` names
 the ways ``Reply(tool_calls=..., tool_shape=...)`` can stream calls, for testing a tool loop in each.
+``_thinking`` has the preserved-thinking and reasoning-effort checks
+(``Reply(require_reasoning_back=True)``, ``server.check_preserved_thinking()``).
 """
 
 from __future__ import annotations

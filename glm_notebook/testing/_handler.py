@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ._frames import completion_body, stream_plan
 from ._script import Fault, Reply
+from ._thinking import request_problem
 
 if TYPE_CHECKING:
     from ._server import GLMTestServer
@@ -51,6 +52,10 @@ class RecordedRequest:
     ``GET /models``). ``body`` holds the raw request bytes, ``peer`` the client's (host, port): two
     requests with the same peer came over the same (pooled) connection. ``headers`` (which hold
     the client's key) are left out of the repr, so a failing test's output never shows a key.
+    ``reasoning_problems`` is set when the request took a ``Reply(require_reasoning_back=True)``:
+    [] when every earlier answer came back with its reasoning unchanged, else what differed.
+    ``reasoning_effort`` and ``clear_thinking`` read the request's thinking controls wherever the
+    client put them (GLM's fields or ``chat_template_kwargs``); None when not sent.
     """
 
     method: str
@@ -64,6 +69,23 @@ class RecordedRequest:
     reply: Reply | Fault | None = None
     body: bytes = field(default=b"", repr=False)
     peer: tuple[str, int] | None = None
+    reasoning_problems: list[str] | None = None
+
+    def _control(self, name: str, glm_place: Any) -> Any:
+        body = self.json if isinstance(self.json, dict) else {}
+        if isinstance(glm_place, dict) and name in glm_place:
+            return glm_place[name]
+        kwargs = body.get("chat_template_kwargs")
+        return kwargs.get(name) if isinstance(kwargs, dict) else None
+
+    @property
+    def reasoning_effort(self) -> Any:
+        return self._control("reasoning_effort", self.json if isinstance(self.json, dict) else None)
+
+    @property
+    def clear_thinking(self) -> Any:
+        thinking = self.json.get("thinking") if isinstance(self.json, dict) else None
+        return self._control("clear_thinking", thinking)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -190,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_fault(Fault.http(405, "405", "Use POST for /chat/completions."))
         if not isinstance(rec.json, dict):
             return self._send_fault(Fault.http(400, "1214", "The request body is not a JSON object."))
+        problem = request_problem(rec.json)
+        if problem is not None:
+            rec.reply = Fault.http(400, "1214", f"Invalid parameter: {problem}")
+            return self._send_fault(rec.reply)
         if not glm._admit():
             rec.reply = Fault.rate_limit(retry_after=glm.limit_retry_after)
             return self._send_fault(rec.reply, outcome="over_limit")
@@ -204,6 +230,15 @@ class _Handler(BaseHTTPRequestHandler):
         rec.reply = script
         if isinstance(script, Fault):
             return self._send_fault(script)
+        if script.require_reasoning_back:
+            rec.reasoning_problems = glm.reasoning.problems(rec.json)[1]
+            if rec.reasoning_problems:
+                message = (
+                    "The reasoning_content of earlier turns must be passed back complete and "
+                    "unmodified (preserved thinking): " + " ".join(rec.reasoning_problems)
+                )
+                return self._send_fault(Fault.http(400, "1214", message))
+        glm.reasoning.remember(script)
         if rec.json.get("stream") is True:
             return self._stream(script, rec.json)
         return self._complete(script, rec.json)

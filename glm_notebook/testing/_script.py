@@ -99,7 +99,10 @@ class Reply:
     ``cut_after``/``stall_after`` close without an answer.
 
     Extras: ``extra`` (top-level fields put as given on the closing chunk and the non-stream
-    body, e.g. GLM's ``web_search`` sources), ``model`` (default: the request's model), ``content_filter`` (list put on the closing
+    body, e.g. GLM's ``web_search`` sources), ``require_reasoning_back`` (preserved thinking, as GLM
+    enforces it: the request that takes this reply must send every earlier answer of this server
+    back with its ``reasoning_content`` byte-identical, else it is answered HTTP 400, code 1214,
+    naming the turn, instead of this reply; see ``_thinking``), ``model`` (default: the request's model), ``content_filter`` (list put on the closing
     chunk, top level, as GLM does with finish_reason "sensitive"), ``logprobs`` (True for generated
     OpenAI-style ``choices[0].logprobs`` on each content chunk, or a list whose i-th item is put as is
     on the i-th content chunk).
@@ -132,6 +135,7 @@ class Reply:
     logprobs: bool | list[dict[str, Any]] | None = None
     tool_shape: str = "pieces"
     extra: dict[str, Any] | None = None
+    require_reasoning_back: bool = False
 
     def __post_init__(self) -> None:
         if self.chunks is not None:

@@ -22,6 +22,7 @@ from ._batches import BatchStore
 from ._frames import echo_reply
 from ._handler import RecordedRequest, _Handler, _HTTPServer
 from ._script import Fault, Reply
+from ._thinking import ReasoningLedger
 
 __all__ = ["GLMTestServer", "RecordedRequest"]
 
@@ -52,6 +53,13 @@ class GLMTestServer:
     The Batch API (``POST <any>/files``, ``<any>/batches``...) is served by ``batches``, a
     ``BatchStore`` (its docstring: the status steps, output and error files, cancel); each line
     of a batch is answered with the scripts, as a chat request would be.
+
+    Thinking (``_thinking``): a request with a ``reasoning_effort`` GLM does not know, or a
+    non-boolean ``thinking.clear_thinking``, gets HTTP 400, code 1214 (no script used). The server
+    remembers the reasoning of every answer it gives (``reasoning``), so a test can check preserved
+    thinking: ``Reply(require_reasoning_back=True)`` answers 400 like GLM when an earlier answer
+    comes back with its reasoning changed or missing, and ``check_preserved_thinking()`` asserts
+    the same on a recorded request.
     """
 
     def __init__(
@@ -79,6 +87,7 @@ class GLMTestServer:
         self._in_flight = 0
         self._stats = {"chat_requests": 0, "rejected": 0, "answered": 0, "peak_in_flight": 0}
         self.batches = BatchStore(self)  # /files and /batches (see _batches)
+        self.reasoning = ReasoningLedger()  # the reasoning of every answer given (see _thinking)
         self.models: list[str] = list(self._initial[1])
         self._responder: Responder = responder or echo_reply
         self._lock = threading.Condition()
@@ -186,6 +195,7 @@ class GLMTestServer:
             self._stats = dict.fromkeys(self._stats, 0)
             self._lock.notify_all()
         self.batches.reset()
+        self.reasoning.clear()
 
     def _next_script(self, request: dict[str, Any]) -> Reply | Fault:
         with self._lock:
@@ -222,6 +232,25 @@ class GLMTestServer:
         was written to the end), ``peak_in_flight`` and ``in_flight`` (admitted, not yet ended)."""
         with self._lock:
             return {**self._stats, "in_flight": self._in_flight}
+
+    def check_preserved_thinking(self, request: RecordedRequest | None = None) -> int:
+        """Assert that ``request`` (default: the last chat request) sent every earlier answer of
+        this server back with its ``reasoning_content`` byte-identical; return how many it checked.
+
+        Raises AssertionError naming each turn whose reasoning is missing or changed, or when the
+        request carries no earlier answer of this server at all (its history was not sent).
+        """
+        if request is None:
+            chats = [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
+            if not chats:
+                raise AssertionError("GLMTestServer has no chat request to check")
+            request = chats[-1]
+        checked, problems = self.reasoning.problems(request.json)
+        if problems:
+            raise AssertionError("preserved thinking broken: " + " ".join(problems))
+        if not checked:
+            raise AssertionError("the request carries no earlier answer of this server (no history sent)")
+        return checked
 
     # -- records ------------------------------------------------------------------------------
     @property
