@@ -35,7 +35,9 @@ def run(tmp_path, cells, env_changes, name):
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
     env.update(env_changes)
-    client = NotebookClient(nb, timeout=90, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=90, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
@@ -95,7 +97,7 @@ def test_a_recorded_notebook_replays_strict_with_no_key_and_no_requests(tmp_path
     assert "Error" not in replayed_text and "Not in the answer file" not in replayed_text
     assert replayed.cells[-1].outputs[0]["text"].startswith("True")
 
-    for (_, live), (_, again) in zip(home_answers, class_answers):
+    for (_, live), (_, again) in zip(home_answers, class_answers, strict=True):
         assert PROVENANCE <= set(live["glm_notebook"]) and PROVENANCE <= set(again["glm_notebook"])
         assert live["glm_notebook"]["replayed"] is False and again["glm_notebook"]["replayed"] is True
         assert again["glm_notebook"]["created"] == live["glm_notebook"]["created"]
