@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_compare.py",
     "bench_tools.py",
     "bench_map.py",
+    "bench_replay.py",
     "bench_local.py",
 ]
 

@@ -24,6 +24,7 @@ from ._errors import (
     PromptTooLongError,
     QuotaExceededError,
     RateLimitError,
+    ReplayMissError,
     SchemaValidationError,
     ServerError,
     StreamInterrupted,
@@ -52,6 +53,7 @@ _LAZY = {
     "map": ".bulk._map",
     "batch": ".bulk._api",
     "set_prices": "._prices",
+    "replay": ".client._replay",
     "Playground": ".playground",
     "compare": ".playground",
 }
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from .bulk._map import map
     from .bulk._rows import BatchResult
     from .client._async import AsyncChatStream, AsyncGLMClient
+    from .client._replay import replay
     from .client._sync import (
         ChatStream,
         GLMClient,
@@ -78,7 +81,7 @@ _EAGER = [
     *("APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError", "ConfigurationError"),
     *("ContentFilterError", "GLMError", "InsufficientBalance", "InvalidOptionError"),
     *("InvalidRequestError", "LocalModelError", "ModelNotFoundError", "PromptTooLongError"),
-    *("QuotaExceededError", "RateLimitError", "SchemaValidationError", "ServerError"),
+    *("QuotaExceededError", "RateLimitError", "ReplayMissError", "SchemaValidationError", "ServerError"),
     *("StreamInterrupted", "ToolLoopError"),
     *("OPTIONS", "Option", "build_options", "PROVIDERS", "Settings", "mask_key", "resolve_settings"),
     *("ChatResult", "Metrics", "Notice", "StreamEvent", "ToolCall", "Usage", "__version__"),

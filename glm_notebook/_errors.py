@@ -19,6 +19,7 @@
     ├── APIConnectionError        the server could not be reached, or the connection broke
     │   └── APITimeoutError       no answer within the timeout
     ├── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
+    ├── ReplayMissError           strict replay: the question is not in the answer file (nothing sent)
     ├── ToolLoopError             max_tool_turns reached; ``partial`` and ``messages`` hold the loop so far
     └── SchemaValidationError     the answer still did not fit ``schema=`` after one repair turn; ``text``
 
@@ -126,6 +127,10 @@ class APITimeoutError(APIConnectionError):
 
 class StreamInterrupted(GLMError):
     """The stream ended before the server finished it; ``partial`` holds the text that arrived."""
+
+
+class ReplayMissError(GLMError):
+    """Strict replay (``glm.replay(path, strict=True)``): the question is not in the answer file; nothing was sent."""
 
 
 class ToolLoopError(GLMError):

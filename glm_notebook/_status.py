@@ -75,13 +75,19 @@ def status_line(
     metrics = result.metrics
     parts: list[str] = []
     model = result.model or result.request.get("model") or model
+    origin = result.origin
+    if origin.replayed:  # from an answer file: when and with which model, no timings of this run
+        parts.append(f"replayed (recorded {(origin.created or '?')[:10]} with {model or 'an unknown model'})")
+        offline = False
     if offline:
         parts.append(f"offline model {model}" if model else "offline model")
         if model == BUNDLED_OFFLINE_MODEL and _base_model_note_for(result):
             parts.append(BASE_MODEL_NOTE)
-    elif model:
+    elif model and not origin.replayed:
         parts.append(str(model))
-    if metrics.ttft_s is not None:
+    if origin.replayed:
+        pass
+    elif metrics.ttft_s is not None:
         parts.append(f"{metrics.ttft_s:.2f} s to first token")
     if metrics.tokens_per_s is not None:
         parts.append(f"{metrics.tokens_per_s:.1f} tok/s")
@@ -107,6 +113,8 @@ def status_line(
         if turns:
             parts.append(f"{turns} tool turn" + ("" if turns == 1 else "s"))
         parts.append(f"{calls} tool call" + ("" if calls == 1 else "s"))
+    if origin.note:
+        parts.append(origin.note)
     if result.stopped:
         parts.append("stopped")
     elif result.finish_reason:

@@ -99,6 +99,22 @@ class ToolCall:
         return _json.loads(self.arguments or "{}")
 
 
+@dataclass
+class Origin:
+    """Where an answer came from (the status line and ``ChatResult.provenance`` read it).
+
+    ``provider`` is the kernel's provider when asked; ``created`` when it was asked (UTC, ISO
+    8601), for a replayed answer when it was recorded; ``replayed`` True when it came from an
+    answer file (``glm.replay``); ``note`` says why a turn was asked although replay was on
+    (e.g. a tool's result differs from the recording).
+    """
+
+    provider: str | None = None
+    created: str | None = None
+    replayed: bool = False
+    note: str | None = None
+
+
 class _GrowingText:
     """A ``str`` field that a stream extends piece by piece in O(1); the text is joined when read.
 
@@ -162,6 +178,7 @@ class ChatResult:
     messages: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     parsed: Any = None
+    origin: Origin = field(default_factory=Origin)
 
     def add_text(self, piece: str) -> None:
         """Append a streamed piece of the answer (O(1); ``text`` includes it at once)."""
@@ -178,6 +195,14 @@ class ChatResult:
         from ._prices import cost_of
 
         return cost_of(self.usage, self.model or self.request.get("model"))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What produced this answer, small and without the key or the messages (a hash of them):
+        the ``glm_notebook`` entry of a saved answer's output metadata (``_provenance``)."""
+        from ._provenance import provenance_of
+
+        return provenance_of(self)
 
     @property
     def json(self) -> Any:

@@ -843,6 +843,103 @@ print(job.results().texts[:2])
 ]
 
 
+NOTEBOOKS["08_record_and_replay"] = [
+    md("""
+# Record at home, replay in class
+
+A lesson that asks a cloud model needs a key, a network and money every time it runs, and gives
+different answers each time. Record it once, at home, with your key; commit the **answer file**
+next to the notebook; in class (or in CI) it replays with **no key and no network**, the same
+answers, and sends nothing.
+
+Here a local test server plays GLM's cloud, so this notebook runs anywhere.
+"""),
+    code("""
+import os, secrets, tempfile
+import glm_notebook as glm
+from glm_notebook.testing import GLMTestServer
+
+folder = tempfile.mkdtemp()
+answers = os.path.join(folder, "lesson.answers.jsonl")   # in real life: next to the notebook, committed
+server = GLMTestServer().start()                           # plays GLM's cloud
+home_key = "sk-" + secrets.token_hex(12)                   # your key at home (never saved anywhere)
+os.environ.update(GLM_PROVIDER="zai", GLM_BASE_URL=server.base_url, ZAI_API_KEY=home_key)
+glm.reset_client()
+print("at home, with a key")
+""", CHECK),
+    code("%load_ext glm_notebook", CHECK),
+    md("## 1. At home: record\n\n`%glm replay FILE` answers from the file when it can; anything not in it is asked and **appended**."),
+    code('%glm replay "$answers"', IGNORE),
+    code("""
+%%glm --temperature 0
+What does temperature do when sampling?
+"""),
+    code("""
+from glm_notebook.testing import Reply
+
+def exam_date(course: str) -> str:
+    \"\"\"The date of a course's exam.\"\"\"
+    return "12 June"
+
+# what the "cloud" will answer: first a call of the tool, then the answer using its result
+server.enqueue(Reply(tool_calls=[{"name": "exam_date", "arguments": {"course": "statistics"}}]),
+               Reply(text="The statistics exam is on 12 June."))
+"""),
+    code("""
+%%glm --tools exam_date
+When is the exam of the statistics course?
+"""),
+    code('print("requests sent:", len(server.requests), "| replayed:", _glm.provenance["replayed"])', CHECK),
+    md("""
+The file is plain text, one answer a line, keys sorted: review it in a diff like code. It holds
+the answers, the model and when they were recorded, never the key or your messages (only a hash).
+"""),
+    code("""
+import json
+lines = open(answers, encoding="utf-8").read().splitlines()
+print(len(lines), "answers |", sorted(json.loads(lines[0])))
+print("key in the file:", home_key in open(answers).read())
+""", CHECK),
+    md("""
+## 2. In class: no key, no network, strict
+
+Strict replay sends nothing at all: a question that is not in the file fails with one line
+saying how to record it. In CI or nbval set it before the kernel starts:
+`GLM_NOTEBOOK_REPLAY=lesson.answers.jsonl GLM_NOTEBOOK_REPLAY_STRICT=1`.
+"""),
+    code("""
+server.stop()                                              # no network
+for name in ("GLM_PROVIDER", "GLM_BASE_URL", "ZAI_API_KEY"):
+    os.environ.pop(name)                                   # no key
+glm.reset_client()
+before = len(server.requests)
+print("in class:", glm.get_client().provider)
+""", CHECK),
+    code('%glm replay "$answers" --strict', IGNORE),
+    code("""
+%%glm --temperature 0
+What does temperature do when sampling?
+"""),
+    code("""
+%%glm --tools exam_date
+When is the exam of the statistics course?
+"""),
+    code('print("requests sent:", len(server.requests) - before, "| replayed:", _glm.provenance["replayed"])', CHECK),
+    md("""
+The status line says *replayed*, when and with which model it was recorded. The tool still ran
+(its result is the next turn's question): had it answered differently, that turn would be a miss.
+Every saved answer also carries this **provenance** in its output metadata (`glm_notebook`):
+"""),
+    code("print(sorted(_glm.provenance))", CHECK),
+    md("A question that was never recorded sends nothing and says what to do:"),
+    code("""
+%%glm --temperature 0
+A question nobody recorded.
+"""),
+    code('print(type(_glm.error).__name__)\n%glm replay off', CHECK),
+]
+
+
 def build(name: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

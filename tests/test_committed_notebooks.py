@@ -25,7 +25,7 @@ def test_every_widget_output_carries_a_markdown_copy(path):
 
 
 def test_the_notebooks_are_committed_with_outputs():
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) == 8
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name

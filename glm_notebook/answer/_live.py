@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._provenance import output_metadata
 from .._status import notice_line
 from .._types import ChatResult, StreamEvent
 from ._run import StopButton
@@ -179,7 +180,7 @@ class LiveView:
                 bundle = static_bundle(result, error, offline=self.view.offline)
                 if self.plain_text:
                     bundle = {"text/plain": bundle["text/plain"]}
-                self.handle.update(bundle, raw=True)
+                self.handle.update(bundle, raw=True, metadata=output_metadata([result]))
         finally:
             if self.handle is not None:
                 self.view.close()

@@ -79,6 +79,10 @@ def stop_button(mode: str = "auto", *, cell_busy: bool) -> StopButton:
 
 def needs_start(client: object) -> bool:
     """True when the client's first request must start the offline model (say so before waiting)."""
+    from ..client._replay import active
+
+    if active() is not None:  # replay: a hit starts nothing; a miss's start is announced by the engine
+        return False
     endpoint = getattr(client, "endpoint", None)  # a GLMClient's; a client of another kind starts nothing
     return bool(endpoint is not None and endpoint.needs_start)
 

@@ -58,6 +58,7 @@ from .._errors import (
 )
 from .._options import build_options
 from .._types import ChatResult
+from ..client._replay import active as active_replay
 from ..client._request import build_messages
 from ..client._retry import RetryPolicy
 from ._cache import AnswerCache, answer_key
@@ -259,7 +260,7 @@ class _Run:
                 for p in self.prompts
             ]
             pending: deque[int] = deque(range(len(self.prompts)))
-            if self.use_cache:
+            if self.use_cache and active_replay() is None:  # replay on: the answer file is the cache
                 cache = AnswerCache()
                 if not self.refresh:
                     pending = self._serve_cached(cache, keys)

@@ -23,6 +23,7 @@ from ..tools import DEFAULT_TOOL_TURNS
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
+from ._replay import Question
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
 from ._transport import http_client_options
@@ -165,7 +166,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
                 headers=build_headers(settings.api_key),
             )
 
-        return Exchange(self.endpoint, compose, self.retry_policy)
+        return Exchange(self.endpoint, compose, self.retry_policy, Question(model, messages, fields))
 
     def chat(
         self,

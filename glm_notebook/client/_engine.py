@@ -53,7 +53,8 @@ import httpx
 
 from .._errors import APIConnectionError, GLMError, make_api_error
 from .._settings import Settings
-from .._types import ChatResult, Notice, StreamEvent
+from .._types import ChatResult, Notice, Origin, StreamEvent
+from . import _replay
 from ._cancel import ConnectionHandle, done_sending, sending_for
 from ._endpoint import Endpoint
 from ._failures import content_type, is_retryable, read_error, retry_notice, send_error
@@ -127,9 +128,14 @@ class Exchange:
     """
 
     def __init__(
-        self, endpoint: Endpoint, compose: Callable[[Settings], PreparedRequest], policy: RetryPolicy
+        self,
+        endpoint: Endpoint,
+        compose: Callable[[Settings], PreparedRequest],
+        policy: RetryPolicy,
+        question: _replay.Question | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.question = question  # what is asked, for record and replay (``_replay``)
         self.policy = policy
         self.cancelled = threading.Event()
         self.connection = ConnectionHandle()
@@ -254,6 +260,7 @@ class Exchange:
         self.request = request = self._compose(settings)
         self.result.request = request.payload
         self.result.model = self.result.model or request.payload.get("model")
+        self.result.origin.provider = settings.provider
 
     def _mark_stopped(self) -> None:
         self.result.stopped = True
@@ -269,11 +276,23 @@ class Exchange:
         try:
             if self.cancelled.is_set():
                 raise Stopped
+            book = _replay.active() if self.question is not None else None
+            if book is not None:
+                assert self.question is not None
+                record = book.lookup(self.question)  # a strict miss raises: nothing is sent
+                if record is not None:
+                    yield from self._replayed(record)
+                    return
+                if book.tool_results_differ(self.question):
+                    result.origin.note = "a tool's result differs from the recording: asked again"
             if self.request is None:
                 self._use((yield Call(self.endpoint.resolve)))
+            result.origin.created = _replay.utc_now()
             self._started = time.monotonic()
             self._state = StreamState(result, self._started)
             yield from self._attempts()
+            if book is not None and self.question is not None:
+                book.record(self.question, result)
         except Stopped:
             self._mark_stopped()
         except GLMError as exc:
@@ -286,6 +305,25 @@ class Exchange:
             raise
         finally:
             self.connection.release()
+
+    def _replayed(self, record: dict[str, Any]) -> Generator[Step, Any, None]:
+        """A recorded answer, handed out as the same events at once; nothing is sent or started."""
+        question, result = self.question, self.result
+        assert question is not None
+        model = question.model or record.get("model")
+        result.request = {"model": model, "messages": question.messages, **question.fields, "stream": True}
+        self._started = time.monotonic()
+        self._state = StreamState(result, self._started)
+        events = self._state.feed_completion(_replay.completion_of(record))
+        yield Emit(events)
+        self._state.finish()
+        result.origin = Origin(provider=record.get("provider"), created=record.get("created"), replayed=True)
+        metrics = result.metrics  # as recorded, so a replayed notebook's metadata equals the recording's
+        metrics.ttft_s, metrics.duration_s, metrics.tokens_per_s = (
+            record.get("ttft_s"),
+            record.get("duration_s"),
+            None,
+        )
 
     def _attempts(self) -> Generator[Step, Any, None]:
         recovered = False

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncGenerator, Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GLMError
-from .._types import ChatResult, Notice, StreamEvent
+from .._types import ChatResult, Notice, Origin, StreamEvent
 from ..tools._loop import Ask, ToolLoop, run_calls_async, run_calls_sync
 from ._engine import Notify
 
@@ -49,6 +50,19 @@ class ToolStreamBase:
         self._reported: set[int] = set()
         self._empty = ChatResult()
         self._over = False  # the loop has run its course (ended, failed or was stopped)
+        self._origin: Origin | None = None  # the turns' origins folded: replayed only if all were
+
+    def _fold_origin(self, turn: ChatResult) -> None:
+        """The loop's answer is its last turn: give it the first turn's date, "replayed" only if
+        every turn was, and the first note (e.g. a tool's result differs from the recording)."""
+        mine, seen = turn.origin, self._origin
+        if seen is None:
+            self._origin = replace(mine)
+            return
+        seen.provider = seen.provider or mine.provider
+        seen.replayed = seen.replayed and mine.replayed
+        seen.note = seen.note or mine.note
+        turn.origin = replace(seen)
 
     @property
     def result(self) -> ChatResult:
@@ -165,6 +179,7 @@ class ToolChatStream(ToolStreamBase):
                         loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
                         raise
                     answer = turn.result
+                    self._fold_origin(answer)
                 else:
                     answer = run_calls_sync(step.calls, self._approver)
                 step = loop.resume(answer)
@@ -222,6 +237,7 @@ class AsyncToolChatStream(ToolStreamBase):
                         loop.failed(exc)  # the error's partial keeps the calls so far and the transcript
                         raise
                     answer = turn.result
+                    self._fold_origin(answer)
                 else:  # the async runner runs parallel calls concurrently
                     answer = await run_calls_async(step.calls, self._approver)
                 step = loop.resume(answer)

@@ -12,7 +12,10 @@ from typing import Any
 def load_ipython_extension(ipython: Any) -> None:
     from ._magics import GLMMagics, track_cell_ids
     from ._map_view import install
+    from ._replay_command import name_cells, replay_from_environment
 
+    replay_from_environment()  # GLM_NOTEBOOK_REPLAY: before any cell asks
+    name_cells(ipython)
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
     track_cell_ids(ipython, magics)

@@ -22,6 +22,7 @@ HELP = """\
 %glm history [NAME]  show a conversation's turns
 %glm usage           calls, tokens and cost per model in this session
 %glm fix [--code]    explain the last error; --code puts the fixed cell below
+%glm replay PATH [--strict]   answer from a recorded answer file (misses asked and appended); %glm replay off
 Defaults: %config GLMMagics.model = "glm-5"   (also temperature, top_p, max_tokens, system, ...)
 Keys: set ZHIPUAI_API_KEY (bigmodel) or ZAI_API_KEY (z.ai), in the environment or a .env file;
 with no key, the offline model answers."""
@@ -30,7 +31,7 @@ with no key, the offline model answers."""
 class LineCommands:
     """Dispatch for ``%glm <command>``."""
 
-    NAMES = ("config", "models", "reset", "history", "usage", "help", "fix")
+    NAMES = ("config", "models", "reset", "history", "usage", "help", "fix", "replay")
 
     def __init__(self, magics: GLMMagics) -> None:
         self.magics = magics
@@ -93,6 +94,11 @@ class LineCommands:
 
     def cmd_usage(self, rest: str) -> None:
         print(self.magics.usage.report())
+
+    def cmd_replay(self, rest: str) -> None:
+        from ._replay_command import replay_command
+
+        replay_command(rest)
 
     def cmd_fix(self, rest: str) -> None:
         """``%glm fix [--code] [flags] [your words]``: %%glm --fix on one line."""

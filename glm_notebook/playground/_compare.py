@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .._errors import GLMError
 from .._options import SAMPLING_OPTIONS
+from .._provenance import output_metadata
 from .._types import ChatResult
 from ..answer._run import AnswerRun, SessionUsage, StopButton, needs_start, stop_button
 from ._compare_output import compare_bundle, panel_text
@@ -240,7 +241,7 @@ class CompareRun:
             bundle = {"text/plain": bundle["text/plain"]}
         try:
             if handle is not None:
-                handle.update(bundle, raw=True)
+                handle.update(bundle, raw=True, metadata=output_metadata([p.result for p in self.panels]))
         finally:
             for view in self._views:
                 view.close()

@@ -38,6 +38,9 @@ from .._errors import InvalidOptionError
 from .._options import LOCAL_LIKE_PROVIDERS
 from .._types import strip_fences
 
+#: How the system-prompt instruction for GLM's cloud begins (the JSON schema follows it).
+INSTRUCTION_HEAD = "Answer with one JSON object and nothing else. It must match this JSON schema:\n"
+
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 ACCEPTED = "a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict"
@@ -96,9 +99,7 @@ class OutputSchema:
 
     def instruction(self) -> str:
         """The system-prompt text that tells GLM's cloud models the schema."""
-        return "Answer with one JSON object and nothing else. It must match this JSON schema:\n" + json.dumps(
-            self.schema, ensure_ascii=False
-        )
+        return INSTRUCTION_HEAD + json.dumps(self.schema, ensure_ascii=False)
 
     def repair_message(self, problem: str) -> dict[str, Any]:
         """The user message of the repair turn, after the invalid answer."""
