@@ -33,6 +33,7 @@ PUBLIC = {
     "ToolLoopError", "Usage", "__version__", "batch", "build_options", "compare", "describe",
     "get_client", "map", "mask_key", "reset_client", "resolve_settings", "set_client",
     "set_prices", "tool", "web_search",
+    "replay", "ReplayMissError",  # round three: record and replay
 }  # fmt: skip
 TESTING = {"Fault", "GLMTestServer", "RecordedRequest", "Reply", "TOOL_SHAPES", "echo_reply"}
 
