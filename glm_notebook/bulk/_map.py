@@ -59,7 +59,7 @@ from .._errors import (
 from .._options import build_options
 from .._types import ChatResult
 from ..client._request import build_messages
-from ..client._retry import RetryPolicy
+from ..client._retry import RETRY_AFTER_CEILING_S, RetryPolicy
 from ._cache import AnswerCache, answer_key
 from ._limiter import AdaptiveLimit, Ticket
 from ._rows import BatchResult, render_prompts, rows_of
@@ -74,6 +74,7 @@ FATAL = (AuthenticationError, InsufficientBalance, QuotaExceededError, ModelNotF
 RETRIED = (ServerError, APIConnectionError, StreamInterrupted)
 ROW_RETRIES = 4  # per row, for 5xx / connection / cut
 RATE_LIMIT_TRIES = 50  # per row: a server that refuses one row this often is not just busy
+MAX_RETRY_AFTER_S = 60.0  # the longest Retry-After a run waits; a longer one stops it (clear error)
 _BACKOFF = RetryPolicy()
 # The row a request belongs to, set in the task that asks it: the response hook reads it there.
 _ROW: contextvars.ContextVar[int] = contextvars.ContextVar("glm_map_row")
@@ -422,22 +423,13 @@ class _Run:
             return
         try:
             result = task.result()
-        except RateLimitError as exc:
-            self.limit.rate_limited(ticket, now, exc.retry_after)
-            self.rate_tries[i] += 1
-            if self.rate_tries[i] >= RATE_LIMIT_TRIES:
-                self.errors[i] = exc
-            else:
-                pending.appendleft(i)
+        except (RateLimitError, *RETRIED) as exc:
+            if (getattr(exc, "retry_after", None) or 0.0) > MAX_RETRY_AFTER_S:
+                self.fatal = self.fatal or _too_long_wait(exc)
+                return
+            self._retry(exc, i, ticket, now, pending, later)
         except FATAL as exc:
             self.fatal = self.fatal or exc  # the first one is the cause
-        except RETRIED as exc:
-            self.attempts[i] += 1
-            if self.attempts[i] > ROW_RETRIES:
-                self.errors[i] = exc
-            else:
-                delay = _BACKOFF.delay(self.attempts[i] - 1, getattr(exc, "retry_after", None))
-                heapq.heappush(later, (now + delay, i))
         except Exception as exc:  # noqa: BLE001 - 1261, 1301, bad fields, schema: this row only
             self.errors[i] = exc
         else:
@@ -452,6 +444,51 @@ class _Run:
             self._count(result)
             if cache is not None:
                 cache.put(keys[i], result)
+
+    def _retry(
+        self,
+        exc: Exception,
+        i: int,
+        ticket: Ticket,
+        now: float,
+        pending: deque[int],
+        later: list[tuple[float, int]],
+    ) -> None:
+        """A rate limit goes back to the front of the queue; 5xx/cuts wait their backoff."""
+        if isinstance(exc, RateLimitError):
+            self.limit.rate_limited(ticket, now, exc.retry_after)
+            self.rate_tries[i] += 1
+            if self.rate_tries[i] >= RATE_LIMIT_TRIES:
+                self.errors[i] = exc
+            else:
+                pending.appendleft(i)
+            return
+        self.attempts[i] += 1
+        if self.attempts[i] > ROW_RETRIES:
+            self.errors[i] = exc
+        else:
+            delay = _BACKOFF.delay(self.attempts[i] - 1, getattr(exc, "retry_after", None))
+            heapq.heappush(later, (now + delay, i))
+
+
+def _too_long_wait(exc: Exception) -> APIError:
+    """The run-stopping error for a Retry-After longer than ``MAX_RETRY_AFTER_S``."""
+    wait = getattr(exc, "retry_after", None) or 0.0
+    said = "a day or more" if wait >= RETRY_AFTER_CEILING_S else f"{wait:.0f} s"
+    message = (
+        f"the server asks to wait {said} before the next request (Retry-After), longer than "
+        f"glm.map waits ({MAX_RETRY_AFTER_S:.0f} s); run it again later: the rows answered so far "
+        f"are kept and cached. The server said: {getattr(exc, 'message', exc)}"
+    )
+    cls = type(exc) if isinstance(exc, APIError) else RateLimitError
+    new = cls(
+        message,
+        status_code=getattr(exc, "status_code", None),
+        code=getattr(exc, "code", None),
+        retry_after=wait,
+    )
+    new.__cause__ = exc
+    return new
 
 
 def _fatal_error(run: _Run, batch: BatchResult) -> Exception:

@@ -1,0 +1,129 @@
+"""glm.map, the answer cache and Batch API results under hostile or failing conditions (issue 18.5):
+Retry-After values that would hang a run, broken lines in a batch output file, a cache that cannot
+be written, two processes sharing one cache file."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from _constants import TEST_KEY
+
+import glm_notebook as glm
+from glm_notebook.bulk._cache import AnswerCache
+from glm_notebook.client._retry import parse_retry_after
+from glm_notebook.testing import Fault, Reply
+from glm_notebook.testing._frames import last_user_text
+
+
+@pytest.fixture(autouse=True)
+def cache_file(tmp_path, monkeypatch):
+    path = tmp_path / "answers.sqlite3"
+    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def client(glm_server):
+    glm_server.api_key = TEST_KEY
+    with glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, provider="zai") as c:
+        yield c
+
+
+def run_in_thread(fn, timeout=60.0):
+    """``fn()``'s result or exception; fails the test instead of hanging it."""
+    out: dict[str, object] = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), f"still running after {timeout} s: a hang"
+    return out
+
+
+DAY = 86_400.0  # client._retry.RETRY_AFTER_CEILING_S
+
+
+# -- 1. Retry-After ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("2", 2.0),
+        ("0.25", 0.25),
+        ("3600", 3600.0),
+        ("inf", DAY),
+        ("Infinity", DAY),
+        ("1e400", DAY),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", DAY),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # past
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),  # a naive date
+        ("nan", None),
+        ("-5", None),
+        ("-inf", None),
+        ("soon", None),
+        ("", None),
+        ("Wed, 21 Oct 99999999999999999999 07:28:00 GMT", None),  # OverflowError in the parser
+        ("Sat, 01 Jan 10000 00:00:00 GMT", None),
+        ("Wed, 99 Oct 2015 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_is_always_a_bounded_number_or_none(header, expected):
+    assert parse_retry_after(header) == expected
+
+
+LONG_WAITS = ["3600", "inf", "1e400", "Fri, 31 Dec 9999 23:59:59 GMT"]
+
+
+@pytest.mark.parametrize("header", LONG_WAITS)
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_past_the_cap_stops_the_run_with_a_clear_error(glm_server, client, header, status):
+    def responder(request):
+        text = last_user_text(request)
+        if text == "r3":
+            code = "1302" if status == 429 else "503"
+            return Fault.http(status, code, headers={"Retry-After": header})
+        return Reply(text=f"answer {text}")
+
+    glm_server.responder = responder
+    out = run_in_thread(lambda: glm.map("{text}", [f"r{i}" for i in range(8)], client=client, concurrency=1))
+    error = out.get("error")
+    assert isinstance(error, glm.RateLimitError if status == 429 else glm.ServerError), out
+    message = str(error)
+    assert "Retry-After" in message and "60 s" in message and "run it again later" in message
+    batch = error.batch
+    assert batch.texts[:3] == ["answer r0", "answer r1", "answer r2"] and batch.texts[3] is None
+    assert AnswerCache().count() == batch.done == 3  # the answers that came are kept and cached
+
+
+@pytest.mark.parametrize(
+    "header", ["nan", "-5", "-inf", "soon", "Wed, 21 Oct 99999999999999999999 07:28:00 GMT", "0.1"]
+)
+def test_a_useless_retry_after_falls_back_to_the_runs_own_backoff(glm_server, client, header):
+    refused = []
+
+    def responder(request):
+        text = last_user_text(request)
+        if text == "r3" and not refused:
+            refused.append(text)
+            return Fault.http(429, "1302", headers={"Retry-After": header})
+        return Reply(text=f"answer {text}")
+
+    glm_server.responder = responder
+    out = run_in_thread(lambda: glm.map("{text}", [f"r{i}" for i in range(8)], client=client))
+    assert "error" not in out, out.get("error")
+    result = out["value"]
+    assert result.texts == [f"answer r{i}" for i in range(8)] and refused
+
+
+def test_the_plain_client_does_not_sleep_an_hour_either(glm_server, client):
+    glm_server.enqueue(Fault.rate_limit(retry_after=3600), Reply(text="late"))
+    out = run_in_thread(lambda: client.chat("hi"))
+    assert isinstance(out.get("error"), glm.RateLimitError)  # past the retry deadline: raised at once
