@@ -31,12 +31,13 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
         seconds = _date_seconds(value)
-        if seconds is None:
-            return None
+    if seconds is None:
+        return None
     if math.isnan(seconds) or seconds < 0:
         return None
     return min(seconds, RETRY_AFTER_CEILING_S)
