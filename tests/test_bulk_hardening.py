@@ -4,6 +4,7 @@ be written, two processes sharing one cache file."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -127,3 +128,88 @@ def test_the_plain_client_does_not_sleep_an_hour_either(glm_server, client):
     glm_server.enqueue(Fault.rate_limit(retry_after=3600), Reply(text="late"))
     out = run_in_thread(lambda: client.chat("hi"))
     assert isinstance(out.get("error"), glm.RateLimitError)  # past the retry deadline: raised at once
+
+
+# -- 2. One broken line in a Batch API output file fails its row only -------------------------------
+
+GOOD_BODY = {"choices": [{"message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}]}
+
+
+def _line(custom_id="row-2", **fields):
+    line = {"id": "line-x", "response": {"status_code": 200, "body": GOOD_BODY}, "error": None, **fields}
+    if custom_id is not None:
+        line["custom_id"] = custom_id
+    return json.dumps(line)
+
+
+BROKEN = {
+    "cut JSON that names its row": ('{"custom_id": "row-2", "response": {"status_co', "not JSON"),
+    "an HTML error page": ("<html><body>502 Bad Gateway</body></html>", "not JSON"),
+    "a JSON number": ("42", "not an object"),
+    "a JSON array": ('[{"custom_id": "row-2"}]', "not an object"),
+    "no custom_id": (_line(None), "has no custom_id"),
+    "an unknown custom_id": (_line("row-99"), "no row of this job"),
+    "a custom_id of another tool": (_line("request-2"), "no row of this job"),
+    "non-ASCII digits": (_line("row-\u0662"), "no row of this job"),
+    "a body that is no completion": (
+        _line(response={"status_code": 200, "body": {"foo": 1}}),
+        "not a chat completion",
+    ),
+    "choices empty": (_line(response={"status_code": 200, "body": {"choices": []}}), "not a chat completion"),
+    "a body that is a list": (_line(response={"status_code": 200, "body": [1]}), "row 2"),
+    "a response that is a string": (_line(response="ok"), "not an object"),
+    "content that is a number": (
+        _line(response={"status_code": 200, "body": {"choices": [{"message": {"content": 7}}]}}),
+        "not text",
+    ),
+    "no content at all": (
+        _line(response={"status_code": 200, "body": {"choices": [{"message": {}, "finish_reason": "stop"}]}}),
+        "no content",
+    ),
+    "an error object in a 200 body": (
+        _line(response={"status_code": 200, "body": {"error": {"code": "1261", "message": "too long"}}}),
+        "too long",
+    ),
+    "a status code that is text": (
+        _line(response={"status_code": "500", "body": None}, error={"code": "500", "message": "boom"}),
+        "boom",
+    ),
+    "tool calls that are not a list": (
+        _line(
+            response={
+                "status_code": 200,
+                "body": {
+                    "choices": [{"message": {"content": None, "tool_calls": 5}, "finish_reason": "stop"}]
+                },
+            }
+        ),
+        "row 2",
+    ),
+    "neither response nor error": (_line(response=None), "neither a response nor an error"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_output_line_fails_its_row_only(glm_server, client, case):
+    raw, says = BROKEN[case]
+    glm_server.responder = lambda request: Reply(text=f"answer {last_user_text(request)}")
+    glm_server.batches.broken_lines = {2: raw}
+    job = glm.batch.submit("{text}", [f"r{i}" for i in range(6)], client=client)
+    job.wait(poll_interval=0.01)
+    result = run_in_thread(job.results)
+    assert "error" not in result, result.get("error")
+    batch = result["value"]
+    assert batch.texts == ["answer r0", "answer r1", None, "answer r3", "answer r4", "answer r5"]
+    assert list(batch.errors) == [2]
+    error = batch.errors[2]
+    assert isinstance(error, glm.GLMError) and says in str(error), str(error)
+
+
+def test_a_stray_line_does_not_hide_the_others(glm_server, client):
+    glm_server.responder = lambda request: Reply(text=f"answer {last_user_text(request)}")
+    glm_server.batches.broken_lines = {0: "{not json", 1: _line("row-1")}
+    job = glm.batch.submit("{text}", ["a", "b", "c"], client=client)
+    job.wait(poll_interval=0.01)
+    batch = job.results()
+    assert batch.texts == [None, "x", "answer c"]
+    assert "no usable line" in str(batch.errors[0]) and "not JSON" in str(batch.errors[0])
