@@ -4,14 +4,19 @@ be written, two processes sharing one cache file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
+import warnings
 
 import pytest
 from _constants import TEST_KEY
 
 import glm_notebook as glm
-from glm_notebook.bulk._cache import AnswerCache
+from glm_notebook.bulk._cache import AnswerCache, CacheWarning
 from glm_notebook.client._retry import parse_retry_after
 from glm_notebook.testing import Fault, Reply
 from glm_notebook.testing._frames import last_user_text
@@ -213,3 +218,135 @@ def test_a_stray_line_does_not_hide_the_others(glm_server, client):
     batch = job.results()
     assert batch.texts == [None, "x", "answer c"]
     assert "no usable line" in str(batch.errors[0]) and "not JSON" in str(batch.errors[0])
+
+
+# -- 3. A cache that cannot be written keeps the answers, with one warning ---------------------------
+
+
+def _mount(*args):
+    """Run mount(8); the test is skipped, saying why, where this machine does not allow it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs (a real full or read-only filesystem)")
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mount {' '.join(args)} failed here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A mount point; whatever a test mounts there is unmounted after it."""
+    point = tmp_path / "mnt"
+    point.mkdir()
+    yield point
+    subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def map_with_warnings(client, rows, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_in_thread(lambda: glm.map("{text}", rows, client=client, **kwargs))
+    assert "error" not in out, repr(out.get("error"))
+    return out["value"], [w for w in caught if issubclass(w.category, CacheWarning)]
+
+
+def echo(glm_server, size=0):
+    glm_server.responder = lambda r: Reply(text=f"answer {last_user_text(r)}" + "x" * size)
+
+
+def test_a_full_disk_keeps_every_answer_and_warns_once(glm_server, client, tmpfs, monkeypatch):
+    _mount("-t", "tmpfs", "-o", "size=256k", "tmpfs", str(tmpfs))
+    path = tmpfs / "answers.sqlite3"
+    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
+    AnswerCache().close()  # the file exists, then the disk fills up
+    with contextlib.suppress(OSError), open(tmpfs / "filler", "wb", buffering=0) as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+    assert os.statvfs(tmpfs).f_bavail == 0  # really full
+    filler_size = (tmpfs / "filler").stat().st_size
+    os.truncate(tmpfs / "filler", filler_size - 64 * 1024)  # room for a few answers: it fills mid-run
+    echo(glm_server, size=3000)
+    rows = [f"r{i}" for i in range(30)]
+    result, caught = map_with_warnings(client, rows)
+    assert result.texts == [f"answer r{i}" + "x" * 3000 for i in range(30)] and not result.errors
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert "disk is full" in message and str(path) in message and "cache=False" in message
+    stored = AnswerCache().count()
+    assert 0 < stored < 30 and f"({30 - stored} not stored)" in message  # it filled mid-run
+
+
+def test_a_read_only_filesystem_serves_what_is_stored_and_asks_the_rest(
+    glm_server, client, tmpfs, monkeypatch
+):
+    _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(tmpfs))
+    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(tmpfs / "answers.sqlite3"))
+    echo(glm_server)
+    assert glm.map("{text}", ["r0", "r1"], client=client).done == 2
+    _mount("-o", "remount,ro", str(tmpfs))
+    result, caught = map_with_warnings(client, [f"r{i}" for i in range(5)])
+    assert result.texts == [f"answer r{i}" for i in range(5)] and result.cached == [0, 1]
+    assert len(caught) == 1 and "read-only" in str(caught[0].message)
+
+
+def test_a_read_only_file_in_a_writable_directory(glm_server, client, tmp_path, monkeypatch, cache_file):
+    echo(glm_server)
+    assert glm.map("{text}", ["r0"], client=client).done == 1
+    _mount("--bind", str(cache_file), str(cache_file))
+    try:
+        _mount("-o", "remount,ro,bind", str(cache_file))
+        result, caught = map_with_warnings(client, ["r0", "r1", "r2"])
+    finally:
+        subprocess.run(["umount", "-l", str(cache_file)], capture_output=True)
+    assert result.texts == ["answer r0", "answer r1", "answer r2"]
+    assert len(caught) == 1 and "cannot be written" in str(caught[0].message)
+
+
+def test_a_database_locked_by_another_process(glm_server, client, cache_file):
+    echo(glm_server)
+    AnswerCache().close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+            str(cache_file),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result, caught = map_with_warnings(client, [f"r{i}" for i in range(6)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.texts == [f"answer r{i}" for i in range(6)]
+    assert len(caught) == 1 and "locked" in str(caught[0].message)
+
+
+@pytest.mark.parametrize("kind", ["a file where the directory should be", "a file that is not SQLite"])
+def test_a_cache_that_cannot_be_opened_runs_without_one(glm_server, client, tmp_path, monkeypatch, kind):
+    echo(glm_server)
+    if kind.startswith("a file where"):
+        (tmp_path / "blocker").write_text("x")
+        monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(tmp_path / "blocker" / "answers.sqlite3"))
+    else:
+        (tmp_path / "answers.sqlite3").write_bytes(b"this is no database" * 100)
+    result, caught = map_with_warnings(client, ["r0", "r1"])
+    assert result.texts == ["answer r0", "answer r1"] and len(caught) == 1
+
+
+def test_a_batch_job_that_cannot_be_recorded_is_still_returned(glm_server, client, tmpfs, monkeypatch):
+    _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tmpfs))
+    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(tmpfs / "answers.sqlite3"))
+    _mount("-o", "remount,ro", str(tmpfs))
+    echo(glm_server)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = glm.batch.submit("{text}", ["a", "b"], client=client)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(messages) == 1 and job.id in messages[0] and "not recorded" in messages[0]
+    job.wait(poll_interval=0.01)
+    assert job.results().texts == ["answer a", "answer b"]
