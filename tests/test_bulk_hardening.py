@@ -7,15 +7,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import warnings
+from collections import Counter
 
 import pytest
 from _constants import TEST_KEY
 
 import glm_notebook as glm
+from glm_notebook._types import ChatResult
 from glm_notebook.bulk._cache import AnswerCache, CacheWarning
 from glm_notebook.client._retry import parse_retry_after
 from glm_notebook.testing import Fault, Reply
@@ -350,3 +356,141 @@ def test_a_batch_job_that_cannot_be_recorded_is_still_returned(glm_server, clien
     assert len(messages) == 1 and job.id in messages[0] and "not recorded" in messages[0]
     job.wait(poll_interval=0.01)
     assert job.results().texts == ["answer a", "answer b"]
+
+
+# -- 4. Two processes on one cache file ask each row once -------------------------------------------
+
+CHILD = """
+import json, os, sys, time
+import glm_notebook as glm
+base_url, key, go, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.01)
+with glm.GLMClient(base_url=base_url, api_key=key, provider="zai") as client:
+    result = glm.map("{text}", [f"r{i}" for i in range(n)], client=client, concurrency=2)
+print(json.dumps({"texts": result.texts, "cached": result.cached}), flush=True)
+"""
+
+
+def start_child(glm_server, cache_file, go, n):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GLM_", "ZHIPUAI", "ZAI_"))}
+    env["GLM_NOTEBOOK_CACHE"] = str(cache_file)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), env.get("PYTHONPATH", "")] if p)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, glm_server.base_url, TEST_KEY, str(go), str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def asked(glm_server):
+    return Counter(
+        last_user_text(r.json) for r in glm_server.requests if r.path.endswith("/chat/completions")
+    )
+
+
+def test_two_processes_on_one_cache_ask_each_row_once(glm_server, cache_file, tmp_path):
+    glm_server.api_key = TEST_KEY
+    glm_server.responder = lambda r: Reply(text=f"answer {last_user_text(r)}", first_delay=0.1)
+    go, n = tmp_path / "go", 16
+    children = [start_child(glm_server, cache_file, go, n) for _ in range(2)]
+    go.write_text("go")
+    outputs = [json.loads(child.communicate(timeout=120)[0].strip().splitlines()[-1]) for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    for out in outputs:
+        assert out["texts"] == [f"answer r{i}" for i in range(n)]
+    counts = asked(glm_server)
+    assert counts == Counter({f"r{i}": 1 for i in range(n)})  # each row paid once
+
+
+def _foreign_claim(cache_file, key, pid, expires):
+    db = sqlite3.connect(cache_file)
+    with db:
+        db.execute(
+            "INSERT OR REPLACE INTO claims (key, owner, pid, host, expires) VALUES (?, ?, ?, ?, ?)",
+            (key, f"{socket.gethostname()}:{pid}:other", pid, socket.gethostname(), expires),
+        )
+    db.close()
+
+
+def _key(client, text):
+    from glm_notebook.bulk._cache import answer_key
+    from glm_notebook.client._request import build_messages
+
+    settings = client.endpoint.resolve()
+    return answer_key(settings.provider, settings.base_url, settings.model, build_messages(text, None), {})
+
+
+def test_a_row_asked_by_another_live_process_is_waited_for(glm_server, client, cache_file):
+    echo(glm_server)
+    AnswerCache().close()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _foreign_claim(cache_file, _key(client, "r1"), other.pid, time.time() + 600)
+        out: dict[str, object] = {}
+        worker = threading.Thread(
+            target=lambda: out.update(value=glm.map("{text}", ["r0", "r1", "r2"], client=client)), daemon=True
+        )
+        worker.start()
+        glm_server.wait_for_requests(2, timeout=30)
+        # the other process answers r1 and lets go of it
+        store = AnswerCache()
+        store.put(_key(client, "r1"), ChatResult(text="answer r1 from elsewhere", complete=True))
+        store._db.execute("DELETE FROM claims")
+        store.close()
+        worker.join(60)
+        assert not worker.is_alive()
+    finally:
+        other.kill()
+        other.wait()
+    result = out["value"]
+    assert result.texts == ["answer r0", "answer r1 from elsewhere", "answer r2"] and result.cached == [1]
+    assert asked(glm_server) == Counter({"r0": 1, "r2": 1})
+
+
+@pytest.mark.parametrize("how", ["its process is dead", "its lease ran out"])
+def test_a_stale_claim_is_taken_over(glm_server, client, cache_file, how):
+    echo(glm_server)
+    AnswerCache().close()
+    if how == "its process is dead":
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        _foreign_claim(cache_file, _key(client, "r1"), gone.pid, time.time() + 600)
+    else:
+        _foreign_claim(cache_file, _key(client, "r1"), os.getppid(), time.time() - 1)
+    out = run_in_thread(lambda: glm.map("{text}", ["r0", "r1"], client=client))
+    assert out["value"].texts == ["answer r0", "answer r1"]
+    assert not sqlite3.connect(cache_file).execute("SELECT * FROM claims").fetchall()
+
+
+def test_a_process_killed_mid_run_blocks_nobody(glm_server, client, cache_file, tmp_path):
+    """kill -9 leaves claims behind; the next run takes them over at once (the pid is gone)."""
+    glm_server.api_key = TEST_KEY
+    glm_server.responder = lambda r: Reply(text=f"answer {last_user_text(r)}", first_delay=5.0)
+    go = tmp_path / "go"
+    go.write_text("go")
+    child = start_child(glm_server, cache_file, go, 6)
+    glm_server.wait_for_requests(2, timeout=30)
+    child.kill()
+    child.wait()
+    assert sqlite3.connect(cache_file).execute("SELECT COUNT(*) FROM claims").fetchone()[0] >= 1
+    echo(glm_server)
+    out = run_in_thread(lambda: glm.map("{text}", [f"r{i}" for i in range(6)], client=client))
+    assert out["value"].texts == [f"answer r{i}" for i in range(6)]
+
+
+def test_ctrl_c_releases_the_claims(glm_server, cache_file, tmp_path):
+    glm_server.api_key = TEST_KEY
+    glm_server.responder = lambda r: Reply(text=f"answer {last_user_text(r)}", first_delay=5.0)
+    go = tmp_path / "go"
+    go.write_text("go")
+    child = start_child(glm_server, cache_file, go, 6)
+    glm_server.wait_for_requests(2, timeout=30)
+    child.send_signal(signal.SIGINT)
+    output = child.communicate(timeout=60)[0]
+    assert child.returncode == 0 and json.loads(output.strip().splitlines()[-1])["texts"][0] is None
+    assert sqlite3.connect(cache_file).execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
