@@ -28,12 +28,13 @@ turn: an answer that does not fit is that row's ``SchemaValidationError`` (with 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigurationError, SchemaValidationError, make_api_error
+from .._errors import APIError, ConfigurationError, GLMError, SchemaValidationError, make_api_error
 from .._options import build_options
 from .._types import ChatResult
 from .._version import USER_AGENT
@@ -191,11 +192,15 @@ class BatchJob:
         """Download the output and error files; the answers in input order.
 
         With a schema (``schema=``, else submit's, else the JSON schema recorded with the job),
-        each answer is validated into ``parsed``; one that does not fit is its row's error."""
+        each answer is validated into ``parsed``; one that does not fit is its row's error.
+        A broken line (not JSON, no or an unknown ``custom_id``, a body that is no chat completion)
+        fails its own row only (the row's error says what was wrong; a line that names no row is
+        reported in the error of each row left without a line); the other rows come back."""
         spec = self._output_schema(schema)
         state = self.status()
         results: list[ChatResult | None] = [None] * self.total
         errors: dict[int, Exception] = {}
+        strays: list[str] = []  # lines that could not be matched to a row, and why
         for part in self.parts:
             obj = part["object"]
             for key in ("output_file_id", "error_file_id"):
@@ -203,9 +208,15 @@ class BatchJob:
                 if not file_id:
                     continue
                 text = self._get(f"/files/{file_id}/content").text
-                for line in text.splitlines():
-                    if line.strip():
-                        self._read_line(json.loads(line), results, errors)
+                name = "output" if key == "output_file_id" else "error"
+                for number, raw in enumerate(text.splitlines(), 1):
+                    if raw.strip():
+                        where = f"line {number} of the {name} file {file_id}"
+                        stray = self._read_line(raw, where, results, errors)
+                        if stray is not None:
+                            strays.append(stray)
+        if strays or state.status == "completed":
+            _missing_rows(results, errors, strays)
         if spec is not None:
             for i, result in enumerate(results):
                 if result is not None:
@@ -231,29 +242,49 @@ class BatchJob:
         return OutputSchema.of(recorded) if recorded is not None else None
 
     def _read_line(
-        self, line: dict[str, Any], results: list[ChatResult | None], errors: dict[int, Exception]
-    ) -> None:
-        custom_id = str(line.get("custom_id") or "")
-        if not custom_id.startswith("row-") or not custom_id[4:].isdigit():
-            return  # not one of ours
-        i = int(custom_id[4:])
-        if not 0 <= i < self.total:
-            return
-        response = line.get("response") or {}
-        body = response.get("body")
-        status = response.get("status_code")
-        if line.get("error") or status != 200 or not isinstance(body, dict):
-            errors[i] = make_api_error(status, body if body is not None else {"error": line.get("error")})
-            return
-        result = ChatResult(request={})
-        state = StreamState(result, time.monotonic())
+        self, raw: str, where: str, results: list[ChatResult | None], errors: dict[int, Exception]
+    ) -> str | None:
+        """Read one line into its row's answer or error; a line that names no row of this job is
+        returned as a note for the rows left without a line. A broken line fails its row only."""
         try:
-            state.feed_completion(body)
-            state.finish()
-        except Exception as exc:  # noqa: BLE001 - a filtered answer fails its row only
-            errors[i] = exc
-            return
-        results[i] = result
+            line = json.loads(raw)
+        except ValueError as exc:
+            found = _ROW_ID.search(raw)  # a cut or garbled line may still say whose it is
+            why = f"{where} is not JSON ({exc})"
+            row = self._row_of(found.group(1)) if found else None
+            if row is None:
+                return why
+            _fail(row, why, results, errors)
+            return None
+        if not isinstance(line, dict):
+            return f"{where} is a JSON {type(line).__name__}, not an object"
+        custom_id = line.get("custom_id")
+        if custom_id is None or custom_id == "":
+            return f"{where} has no custom_id"
+        row = self._row_of(custom_id)
+        if row is None:
+            return f"{where} names custom_id {str(custom_id)[:60]!r}, which is no row of this job"
+        try:
+            result = _answer_of(line)
+        except Exception as exc:  # noqa: BLE001 - whatever the line holds, it fails its row only
+            if isinstance(exc, _Broken):
+                exc = APIError(f"row {row}: {where} {exc}")
+            elif not isinstance(exc, GLMError):
+                exc = APIError(f"row {row}: {where} could not be read ({type(exc).__name__}: {exc})")
+            if results[row] is None:  # an answer already read for the row is kept
+                errors[row] = exc
+            return None
+        results[row] = result
+        errors.pop(row, None)
+        return None
+
+    def _row_of(self, custom_id: Any) -> int | None:
+        """The row a ``custom_id`` names (``row-<i>``), None if it is none of this job's."""
+        text = str(custom_id)
+        if not text.startswith("row-") or not text[4:].isdigit() or not text[4:].isascii():
+            return None
+        i = int(text[4:])
+        return i if 0 <= i < self.total else None
 
     def cancel(self) -> BatchStatus:
         """Cancel every part that has not finished."""
@@ -351,6 +382,67 @@ class BatchAPI:
             if job.id == job_id:
                 return job
         raise KeyError(f"no batch job {job_id!r} on this machine (glm.batch.jobs() lists them)")
+
+
+_ROW_ID = re.compile(r'"custom_id"\s*:\s*"(row-\d{1,12})"')
+
+
+class _Broken(Exception):
+    """A batch output line that is not what the Batch API writes (its row's error says how)."""
+
+
+def _fail(row: int, why: str, results: list[ChatResult | None], errors: dict[int, Exception]) -> None:
+    if results[row] is None:
+        errors[row] = APIError(f"row {row}: {why}")
+
+
+def _missing_rows(results: list[ChatResult | None], errors: dict[int, Exception], strays: list[str]) -> None:
+    """Rows with neither an answer nor an error after every line was read get an error saying so."""
+    note = ""
+    if strays:
+        shown = "; ".join(strays[:3]) + (f"; and {len(strays) - 3} more" if len(strays) > 3 else "")
+        note = f" ({len(strays)} line(s) could not be matched to a row: {shown})"
+    for i, result in enumerate(results):
+        if result is None and i not in errors:
+            errors[i] = APIError(
+                f"row {i}: the batch's output and error files have no usable line for it{note}"
+            )
+
+
+def _answer_of(line: dict[str, Any]) -> ChatResult:
+    """The ChatResult of one output line, or the row's error raised (typed from the error body,
+    ``_Broken`` when the line is not shaped as the Batch API writes it)."""
+    response = line.get("response")
+    if response is not None and not isinstance(response, dict):
+        raise _Broken(f"has a response that is a JSON {type(response).__name__}, not an object")
+    response = response or {}
+    body = response.get("body")
+    status = response.get("status_code")
+    error = line.get("error")
+    if status == 200 and not error and not isinstance(body, dict):
+        raise _Broken(f"has a body that is not a chat completion (a JSON {type(body).__name__})")
+    if error or status != 200 or not isinstance(body, dict):
+        if status is None and not error and body is None:
+            raise _Broken("has neither a response nor an error")
+        status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        raise make_api_error(status, body if isinstance(body, dict) else {"error": error})
+    if isinstance(body.get("error"), dict):  # an error object in a 200 body
+        raise make_api_error(200, body)
+    choices = body.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(choice, dict) or not isinstance(message, dict):
+        raise _Broken("has a body that is not a chat completion (no choices[0].message)")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _Broken(f"has an answer whose content is a JSON {type(content).__name__}, not text")
+    if content is None and not message.get("tool_calls") and choice.get("finish_reason") != "sensitive":
+        raise _Broken("has a chat completion with no content")
+    result = ChatResult(request={})
+    state = StreamState(result, time.monotonic())
+    state.feed_completion(body)
+    state.finish()  # a filtered answer raises its ContentFilterError: that row's error
+    return result
 
 
 def _split(lines: list[bytes]) -> list[tuple[int, list[bytes]]]:

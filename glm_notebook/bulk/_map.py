@@ -39,6 +39,7 @@ import inspect
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -60,8 +61,8 @@ from .._options import build_options
 from .._types import ChatResult
 from ..client._replay import active as active_replay
 from ..client._request import build_messages
-from ..client._retry import RetryPolicy
-from ._cache import AnswerCache, answer_key
+from ..client._retry import RETRY_AFTER_CEILING_S, RetryPolicy
+from ._cache import LEASE_S, AnswerCache, answer_key
 from ._limiter import AdaptiveLimit, Ticket
 from ._rows import BatchResult, render_prompts, rows_of
 
@@ -75,7 +76,9 @@ FATAL = (AuthenticationError, InsufficientBalance, QuotaExceededError, ModelNotF
 RETRIED = (ServerError, APIConnectionError, StreamInterrupted)
 ROW_RETRIES = 4  # per row, for 5xx / connection / cut
 RATE_LIMIT_TRIES = 50  # per row: a server that refuses one row this often is not just busy
+MAX_RETRY_AFTER_S = 60.0  # the longest Retry-After a run waits; a longer one stops it (clear error)
 _BACKOFF = RetryPolicy()
+CLAIM_POLL_S = 0.25  # how often rows another process is asking are looked at again
 # The row a request belongs to, set in the task that asks it: the response hook reads it there.
 _ROW: contextvars.ContextVar[int] = contextvars.ContextVar("glm_map_row")
 
@@ -199,6 +202,10 @@ class _Run:
         self.answering: set[int] = set()  # rows whose answer has begun (HTTP 200): being paid for
         self.attempts = [0] * len(prompts)
         self.rate_tries = [0] * len(prompts)
+        self.claimed: set[int] = set()  # rows whose key this run has claimed in the cache
+        self.elsewhere: set[int] = set()  # rows another process (or row) is asking: waited for
+        self.since = time.time() if refresh else 0.0  # answers stored since then count as answered
+        self.cache_warning: str | None = None
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -275,11 +282,11 @@ class _Run:
             self.in_flight = 0
             await aclient.aclose()
             if cache is not None:
+                cache.release()  # every claim of this run, whatever ended it (Ctrl-C included)
+                self.cache_warning = cache.warning()
                 cache.close()
 
     def _serve_cached(self, cache: AnswerCache, keys: list[str]) -> deque[int]:
-        from ._cache import result_of
-
         stored = cache.get_many(keys)
         pending: deque[int] = deque()
         for i, key in enumerate(keys):
@@ -287,9 +294,7 @@ class _Run:
             if record is None:
                 pending.append(i)
             else:
-                self.results[i] = result_of(record, self.schema)
-                self.cached.append(i)
-                self._count(self.results[i])
+                self._serve(i, record)
         return pending
 
     def _count(self, result: ChatResult | None) -> None:
@@ -353,12 +358,21 @@ class _Run:
                 if timer is not None:
                     timer.cancel()
 
+        next_poll = next_renew = time.monotonic()
         while True:
             while finished:  # answers first: they free slots and teach the limit
                 task = finished.popleft()
                 i, ticket = tasks.pop(task)
                 self.in_flight = len(tasks)
                 self._finish(task, i, ticket, pending, later, keys, cache)
+            if cache is not None:
+                now = time.monotonic()
+                if self.elsewhere and now >= next_poll:
+                    self._look_elsewhere(cache, keys, pending)
+                    next_poll = now + CLAIM_POLL_S
+                if self.claimed and now >= next_renew:
+                    cache.renew()
+                    next_renew = now + LEASE_S / 4
             if self.fatal is not None:
                 # Nothing new starts. A request whose answer has begun (paid for, most likely) is
                 # waited for and kept; one that has no answer yet (still connecting, or waiting for
@@ -373,12 +387,14 @@ class _Run:
             now = time.monotonic()
             while later and later[0][0] <= now:
                 pending.appendleft(heapq.heappop(later)[1])
-            if not (pending or tasks or later):
+            if not (pending or tasks or later or self.elsewhere):
                 return
             wait = self.limit.wait_s(len(tasks), now) if pending else None
             if wait == 0.0:
                 if self._budget_allows(len(tasks)):
                     i = pending.popleft()
+                    if cache is not None and i not in self.claimed and not self._claim(cache, keys, i):
+                        continue  # answered meanwhile, or being asked elsewhere
                     self.in_flight = len(tasks) + 1
                     ticket = self.limit.start(self.in_flight)
                     if self.first_sent is None:
@@ -392,7 +408,43 @@ class _Run:
                     return
                 wait = None
             timeouts = [t for t in (wait, later[0][0] - now if later else None) if t is not None]
+            if cache is not None and self.elsewhere:
+                timeouts.append(max(0.0, next_poll - now))
+            if cache is not None and self.claimed:
+                timeouts.append(max(0.0, next_renew - now))
             await sleep(min(timeouts) if timeouts else None)
+
+    def _claim(self, cache: AnswerCache, keys: list[str], i: int) -> bool:
+        """True when row ``i`` is this run's to ask; else it was served or set aside to wait."""
+        state, record = cache.claim(keys[i], self.since)
+        if state == "mine":
+            self.claimed.add(i)
+            return True
+        if state == "answered" and record is not None:
+            self._serve(i, record)
+        else:
+            self.elsewhere.add(i)
+        return False
+
+    def _serve(self, i: int, record: dict[str, Any]) -> None:
+        from ._cache import result_of
+
+        self.results[i] = result_of(record, self.schema)
+        self.cached.append(i)
+        self._count(self.results[i])
+
+    def _look_elsewhere(self, cache: AnswerCache, keys: list[str], pending: deque[int]) -> None:
+        """Rows asked elsewhere: served when their answer is stored, back in the queue (to be
+        claimed) when nobody holds them any more."""
+        rows = sorted(self.elsewhere)
+        answered, free = cache.peek([keys[i] for i in rows], self.since)
+        for i in reversed(rows):
+            if keys[i] in answered:
+                self.elsewhere.discard(i)
+                self._serve(i, answered[keys[i]])
+            elif keys[i] in free:
+                self.elsewhere.discard(i)
+                pending.appendleft(i)
 
     async def _on_response(self, response: Any) -> None:
         """httpx's response hook, run in the asking task when the status line has arrived."""
@@ -423,24 +475,16 @@ class _Run:
             return
         try:
             result = task.result()
-        except RateLimitError as exc:
-            self.limit.rate_limited(ticket, now, exc.retry_after)
-            self.rate_tries[i] += 1
-            if self.rate_tries[i] >= RATE_LIMIT_TRIES:
-                self.errors[i] = exc
-            else:
-                pending.appendleft(i)
+        except (RateLimitError, *RETRIED) as exc:
+            if (getattr(exc, "retry_after", None) or 0.0) > MAX_RETRY_AFTER_S:
+                self.fatal = self.fatal or _too_long_wait(exc)
+                return
+            self._retry(exc, i, ticket, now, pending, later, keys, cache)
         except FATAL as exc:
             self.fatal = self.fatal or exc  # the first one is the cause
-        except RETRIED as exc:
-            self.attempts[i] += 1
-            if self.attempts[i] > ROW_RETRIES:
-                self.errors[i] = exc
-            else:
-                delay = _BACKOFF.delay(self.attempts[i] - 1, getattr(exc, "retry_after", None))
-                heapq.heappush(later, (now + delay, i))
         except Exception as exc:  # noqa: BLE001 - 1261, 1301, bad fields, schema: this row only
             self.errors[i] = exc
+            self._unclaim(cache, keys, i)
         else:
             if not result.complete:
                 # Stopped (an interrupt or Stop closed it) before its end: not an answer. It is
@@ -452,7 +496,63 @@ class _Run:
             self.live_done += 1
             self._count(result)
             if cache is not None:
-                cache.put(keys[i], result)
+                cache.put(keys[i], result)  # drops the claim with it; a failure is warned once
+                self.claimed.discard(i)
+
+    def _retry(
+        self,
+        exc: Exception,
+        i: int,
+        ticket: Ticket,
+        now: float,
+        pending: deque[int],
+        later: list[tuple[float, int]],
+        keys: list[str],
+        cache: AnswerCache | None,
+    ) -> None:
+        """A rate limit goes back to the front of the queue; 5xx/cuts wait their backoff."""
+        if isinstance(exc, RateLimitError):
+            self.limit.rate_limited(ticket, now, exc.retry_after)
+            self.rate_tries[i] += 1
+            if self.rate_tries[i] >= RATE_LIMIT_TRIES:
+                self.errors[i] = exc
+                self._unclaim(cache, keys, i)
+            else:
+                pending.appendleft(i)
+            return
+        self.attempts[i] += 1
+        if self.attempts[i] > ROW_RETRIES:
+            self.errors[i] = exc
+            self._unclaim(cache, keys, i)
+        else:
+            delay = _BACKOFF.delay(self.attempts[i] - 1, getattr(exc, "retry_after", None))
+            heapq.heappush(later, (now + delay, i))
+
+    def _unclaim(self, cache: AnswerCache | None, keys: list[str], i: int) -> None:
+        """A row that failed for good: another process (or row) waiting for it may ask it."""
+        if cache is not None and i in self.claimed:
+            self.claimed.discard(i)
+            cache.release(keys[i])
+
+
+def _too_long_wait(exc: Exception) -> APIError:
+    """The run-stopping error for a Retry-After longer than ``MAX_RETRY_AFTER_S``."""
+    wait = getattr(exc, "retry_after", None) or 0.0
+    said = "a day or more" if wait >= RETRY_AFTER_CEILING_S else f"{wait:.0f} s"
+    message = (
+        f"the server asks to wait {said} before the next request (Retry-After), longer than "
+        f"glm.map waits ({MAX_RETRY_AFTER_S:.0f} s); run it again later: the rows answered so far "
+        f"are kept and cached. The server said: {getattr(exc, 'message', exc)}"
+    )
+    cls = type(exc) if isinstance(exc, APIError) else RateLimitError
+    new = cls(
+        message,
+        status_code=getattr(exc, "status_code", None),
+        code=getattr(exc, "code", None),
+        retry_after=wait,
+    )
+    new.__cause__ = exc
+    return new
 
 
 def _fatal_error(run: _Run, batch: BatchResult) -> Exception:
@@ -567,6 +667,10 @@ def map(  # noqa: A001 - the public name is glm.map
     result = run.batch(index)
     if view is not None:
         view.close(run.progress(), result)
+    if run.cache_warning is not None:
+        from ._cache import CacheWarning
+
+        warnings.warn(run.cache_warning, CacheWarning, stacklevel=2)
     if failure:
         raise failure[0]
     if run.fatal is not None:

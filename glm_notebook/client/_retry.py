@@ -8,26 +8,53 @@ balance), quotas, auth, invalid requests, a request httpx refused to send.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
+
+RETRY_AFTER_CEILING_S = 86_400.0
+"""The longest wait ``parse_retry_after`` reports: a day (``inf`` and dates in the year 9999 too).
+Callers still decide whether to wait that long: the engine only within its retry deadline,
+``glm.map`` only up to ``bulk._map.MAX_RETRY_AFTER_S``."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date).
+
+    Always a finite number from 0 to ``RETRY_AFTER_CEILING_S``, or None when the header is absent
+    or says nothing usable (garbage, ``nan``, a negative number, an impossible date): the caller
+    then uses its own backoff. ``inf`` and far-future dates give the ceiling; past dates give 0.
+    """
     if not value:
         return None
     value = value.strip()
+    seconds: float | None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = _date_seconds(value)
+    if seconds is None:
+        return None
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CEILING_S)
+
+
+def _date_seconds(value: str) -> float | None:
+    """Seconds until an HTTP date (0 if past), or None if it is not one."""
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    if when.tzinfo is None:  # "-0000": the date is UTC with no claim about the origin
+        when = when.replace(tzinfo=timezone.utc)
+    try:
+        return max(0.0, when.timestamp() - time.time())
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ the progression. When a batch completes, every input line is answered with the s
 gives an output line with ``response.body`` a ``chat.completion``, a Fault an error-file line.
 Output lines are written in reverse input order, as the service gives no order. A cancelled
 batch goes ``cancelling`` then ``cancelled``. ``timestamps_ms`` writes milliseconds (as SDK
-samples show) instead of seconds. Every body is recorded like any other request.
+samples show) instead of seconds. ``broken_lines`` ({input line number: raw text}) replaces that
+line's output (or error-file) line with the text as given, to script a broken output file: bad
+JSON, a missing or unknown ``custom_id``, a body that is not a chat completion. Every body is
+recorded like any other request.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class BatchStore:
         self.server = server
         self.steps = 1  # GETs per status step
         self.timestamps_ms = False
+        self.broken_lines: dict[int, str] = {}  # input line -> raw text written instead of its answer
         self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, bytes)
         self.batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
@@ -73,6 +77,8 @@ class BatchStore:
     def reset(self) -> None:
         with self._lock:
             self.steps, self.timestamps_ms = 1, False
+            self.broken_lines = {}
+            self._ids = itertools.count(1)
             self.files.clear()
             self.batches.clear()
 
@@ -176,7 +182,9 @@ class BatchStore:
             request = line.get("body") or {}
             script = self.server._next_script(request)
             custom_id = line.get("custom_id")
-            if isinstance(script, Reply):
+            if n in self.broken_lines:
+                out.append(self.broken_lines[n])
+            elif isinstance(script, Reply):
                 response = {
                     "status_code": 200,
                     "request_id": f"req-{n}",
