@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from .._types import ChatResult, Usage
 
-__all__ = ["AnswerCache", "answer_key", "default_cache_path"]
+__all__ = ["AnswerCache", "answer_key", "connect", "default_cache_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -53,6 +53,17 @@ def default_cache_path() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "glm_notebook" / "answers.sqlite3"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating its folder) the SQLite file at ``path`` as every table in it expects:
+    write-ahead log, a 30 s wait for another process's write lock (also used by the ``--chat``
+    conversations, ``_conversation_db``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
+    return db
 
 
 def schema_id(schema: Any) -> Any:
@@ -153,10 +164,7 @@ class AnswerCache:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
+        self._db = connect(self.path)
         self._db.execute(_SCHEMA)
         self._db.execute(_JOBS)
         self._db.commit()
