@@ -185,21 +185,20 @@ class ChatSummary:
 class ConversationStore:
     """All named conversations of a session; with ``opener``, also on disk (see the module doc).
 
-    ``opener`` is called once, at first use, and returns the on-disk store or None (memory only).
+    ``opener`` is called at each use until it returns the on-disk store (None: not now, memory
+    only); once it has, or once it has failed, it is not called again.
     """
 
     def __init__(self, opener: Callable[[], ConversationDB | None] | None = None) -> None:
         self._conversations: dict[str, Conversation] = {}
         self._opener = opener
         self._db: ConversationDB | None = None
-        self._opened = opener is None
+        self._broken = False
 
     # -- the disk, each use guarded: a failure warns once and leaves memory in charge ----------
 
     def _disk(self) -> ConversationDB | None:
-        if not self._opened:
-            self._opened = True
-            assert self._opener is not None
+        if self._db is None and self._opener is not None and not self._broken:
             self._db = self._guard(self._opener)
         return self._db
 
@@ -207,7 +206,7 @@ class ConversationStore:
         try:
             return action()
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError, a corrupt file: all degrade
-            db, self._db = self._db, None
+            db, self._db, self._broken = self._db, None, True
             where = f" ({db.path})" if db is not None else ""
             print(
                 f"glm_notebook: cannot use the conversation store{where}: {type(exc).__name__}: {exc}. "
@@ -223,7 +222,7 @@ class ConversationStore:
         """Open the disk store again at next use (after ``GLMMagics.keep_chats`` changed)."""
         if self._db is not None:
             self._db.close()
-        self._db, self._opened = None, self._opener is None
+        self._db, self._broken = None, False
 
     def saved(self, name: str, turn: Turn) -> tuple[list[Turn], int] | None:
         """Write ``turn`` to disk (one transaction); the conversation's turns after it and how many

@@ -61,7 +61,17 @@ def connect(path: Path) -> sqlite3.Connection:
     conversations, ``_conversation_db``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30.0)
-    db.execute("PRAGMA journal_mode=WAL")
+    # Two processes opening a new file at once: switching it to WAL can fail with "database is
+    # locked" at once, without SQLite's busy wait (seen with two kernels): wait and try again.
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                db.close()
+                raise
+            time.sleep(0.05)
     db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
     return db
 

@@ -158,7 +158,12 @@ class GLMMagics(Magics):
         self.commands = LineCommands(self)
 
     def _open_conversations(self) -> Any:
-        if not self.keep_chats:
+        """The on-disk conversations, opened when a cell with an id uses them (None: not now).
+
+        Only a front end that sends cell ids (JupyterLab, Notebook 7, VS Code) can re-run a cell
+        of an earlier kernel in place; without ids (nbclient, papermill, nbval, terminal IPython)
+        every turn would be appended to the last run's, so such a kernel keeps them in memory."""
+        if not self.keep_chats or not self.current_cell_id:
             return None
         from .._conversation_db import ConversationDB, notebook_of
 
