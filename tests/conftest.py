@@ -16,6 +16,15 @@ def _fresh_shared_client():
     reset_client()
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_file(tmp_path_factory, monkeypatch):
+    """The answer cache and the --chat conversations of each test live in a file of its own (never
+    the user's ~/.cache, never another test's turns)."""
+    path = tmp_path_factory.mktemp("cache") / "answers.sqlite3"
+    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
+    return path
+
+
 @pytest.fixture
 def zai_env(glm_server, monkeypatch):
     """GLM cloud semantics (provider zai: temperature 0-1) served by the local test server."""

@@ -47,7 +47,7 @@ from urllib.parse import quote, urlsplit
 
 from .._types import ChatResult, Usage
 
-__all__ = ["AnswerCache", "CacheWarning", "answer_key", "default_cache_path"]
+__all__ = ["AnswerCache", "CacheWarning", "answer_key", "connect", "default_cache_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -91,6 +91,33 @@ def default_cache_path() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "glm_notebook" / "answers.sqlite3"
+
+
+def connect(
+    path: Path,
+    *,
+    timeout: float = 30.0,
+    isolation_level: Literal["DEFERRED", "IMMEDIATE"] | None = "DEFERRED",
+) -> sqlite3.Connection:
+    """Open (creating its folder) the SQLite file at ``path`` as every table in it expects:
+    write-ahead log, ``timeout`` seconds of waiting for another process's write lock (also used by
+    the ``--chat`` conversations, ``_conversation_db``). ``isolation_level=None``: autocommit,
+    transactions begun explicitly (the answer cache's ``BEGIN IMMEDIATE``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=isolation_level)
+    # Two processes opening a new file at once: switching it to WAL can fail with "database is
+    # locked" at once, without SQLite's busy wait (seen with two kernels): wait and try again.
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                db.close()
+                raise
+            time.sleep(0.05)
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
+    return db
 
 
 def schema_id(schema: Any) -> Any:
@@ -201,11 +228,8 @@ class AnswerCache:
     # -- opening and failing --------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection | None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            db = connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
                 for table in (_SCHEMA, _CLAIMS, _JOBS):
                     db.execute(table)
             except BaseException:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import httpx
 
+from .._conversation import preserves_thinking, without_earlier_reasoning
 from .._errors import InvalidOptionError, make_api_error
 from .._options import build_options
 from .._settings import SecretKey, Settings, mask_key, resolve_settings
@@ -158,6 +159,8 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         # validated against it now stay valid.
         fields = build_options(self.settings.provider, options)
         messages = build_messages(prompt, system)
+        if not preserves_thinking(self.settings.provider, options):  # cleared: no tokens spent on it
+            messages = without_earlier_reasoning(messages)
 
         def compose(settings: Settings) -> PreparedRequest:
             return PreparedRequest(

@@ -1,7 +1,8 @@
-"""The %glm sub-commands: config, models, reset, history, usage, help (usage totals: ``_run``)."""
+"""The %glm sub-commands: config, models, reset, history, chats, usage, help (usage totals: ``_run``)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -18,8 +19,9 @@ HELP = """\
 %glm <prompt>        a one-line prompt (flags may come first; do not end it with ?, IPython reads that as help)
 %glm config          provider, base URL, model, masked key and the configured defaults
 %glm models          the models the server lists
-%glm reset [NAME]    forget one conversation (or all)
-%glm history [NAME]  show a conversation's turns
+%glm reset [NAME]    forget one conversation (or all of this notebook's), also on disk
+%glm history [NAME] [--reasoning]  a conversation's turns with their dates (and kept reasoning)
+%glm chats           this notebook's conversations: name, turns, last used
 %glm usage           calls, tokens and cost per model in this session
 %glm fix [--code]    explain the last error; --code puts the fixed cell below
 %glm replay PATH [--strict]   answer from a recorded answer file (misses asked and appended); %glm replay off
@@ -31,7 +33,7 @@ with no key, the offline model answers."""
 class LineCommands:
     """Dispatch for ``%glm <command>``."""
 
-    NAMES = ("config", "models", "reset", "history", "usage", "help", "fix", "replay")
+    NAMES = ("config", "models", "reset", "history", "chats", "usage", "help", "fix", "replay")
 
     def __init__(self, magics: GLMMagics) -> None:
         self.magics = magics
@@ -72,15 +74,39 @@ class LineCommands:
         print(f"Conversation {rest!r} cleared." if rest else "All conversations cleared.")
 
     def cmd_history(self, rest: str) -> None:
+        words = rest.split()
+        reasoning = "--reasoning" in words
+        names = [w for w in words if w != "--reasoning"]
+        if len(names) > 1 or any(w.startswith("-") for w in names):
+            raise UsageError("Usage: %glm history [NAME] [--reasoning]")
         store = self.magics.conversations
-        conversations = [self._conversation(rest)] if rest else [store.get(n) for n in store.names()]
+        conversations = [self._conversation(names[0])] if names else [store.get(n) for n in store.names()]
         if not conversations:
             print("No conversations yet: use %%glm --chat NAME.")
         for conversation in conversations:
             turns = conversation.turns
             print(f"== {conversation.name} ({len(turns)} turns)")
-            for t in turns:
-                print(f"user: {t.user_text()}\nassistant: {t.assistant}\n")
+            for number, t in enumerate(turns, 1):
+                print(f"-- turn {number}, {_when(t.created)}")
+                print(f"user: {t.user_text()}")
+                if reasoning and t.reasoning:
+                    print(f"reasoning: {t.reasoning}")
+                print(f"assistant: {t.assistant}\n")
+
+    def cmd_chats(self, rest: str) -> None:
+        if rest:
+            raise UsageError("%glm chats takes no arguments: it lists this notebook's conversations.")
+        store = self.magics.conversations
+        chats = store.chats()
+        where = store.location or "memory only (they end with the kernel)"
+        if not chats:
+            print(f"No conversations yet: use %%glm --chat NAME.  Kept in: {where}")
+            return
+        width = max(len(c.name) for c in chats)
+        print(f"{'name'.ljust(width)}  turns  last used")
+        for c in chats:
+            print(f"{c.name.ljust(width)}  {c.turns:5}  {_when(c.last_used)}")
+        print(f"Kept in: {where}")
 
     def _conversation(self, name: str) -> Conversation:
         """The conversation called ``name``; a name never used is a UsageError (nothing is created)."""
@@ -107,3 +133,8 @@ class LineCommands:
         flags, words = _split_line_flags(rest, self.magics.parser)
         flags = " ".join("--format code" if f == "--code" else f for f in flags.split())
         self.magics.run_prompt(_parse_flags(self.magics.glm, f"--fix {flags}"), words)
+
+
+def _when(created: float | None) -> str:
+    """A turn's time for people: local date and time to the second."""
+    return "-" if created is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))

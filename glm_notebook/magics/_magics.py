@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Dict, Enum, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, TraitError, Unicode, observe, validate
 
-from .._conversation import Conversation, ConversationStore
+from .._conversation import Conversation, ConversationStore, preserves_thinking, replies_after_question
 from .._errors import GLMError, SchemaValidationError
 from ..answer._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 from ..tools import DEFAULT_TOOL_TURNS
@@ -123,6 +123,11 @@ class GLMMagics(Magics):
     raise_errors = Bool(
         False, help="Raise API errors after showing them (useful to fail a notebook run in CI)."
     ).tag(config=True)
+    keep_chats = Bool(
+        True,
+        help="Keep --chat conversations on disk (per notebook and name, in the answer cache's SQLite "
+        "file) so they continue after a kernel restart; False: in memory only.",
+    ).tag(config=True)
     prices = Dict(
         help='Prices, USD per 1M tokens, over the dated defaults, e.g. {"glm-4.7": {"input": 0.6, '
         '"output": 2.2, "cached_input": 0.11}}; same as glm.set_prices(...).',
@@ -141,9 +146,29 @@ class GLMMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.current_cell_id: str | None = None
-        self.conversations = ConversationStore()
+        self.conversations = ConversationStore(self._open_conversations)
         self.usage = SessionUsage()
         self.commands = LineCommands(self)
+
+    def _open_conversations(self) -> Any:
+        """The on-disk conversations, opened when a cell with an id uses them (None: not now).
+
+        Only a front end that sends cell ids (JupyterLab, Notebook 7, VS Code) can re-run a cell
+        of an earlier kernel in place; without ids (nbclient, papermill, nbval, terminal IPython)
+        every turn would be appended to the last run's, so such a kernel keeps them in memory."""
+        if not self.keep_chats or not self.current_cell_id:
+            return None
+        from .._conversation_db import ConversationDB, notebook_of
+
+        return ConversationDB(notebook_of(self.user_ns))
+
+    @observe("keep_chats")
+    def _keep_chats_changed(self, change: Any) -> None:
+        self.conversations.reopen()
+
+    def options_from(self, args: Any) -> dict[str, Any]:
+        """The request options: flags, else configured defaults; None means not sent."""
+        return _options_from(args, self)
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -161,11 +186,11 @@ class GLMMagics(Magics):
 
     @line_magic("glm")  # type: ignore[arg-type]  # IPython types the named form for functions only
     def glm_line(self, line: str) -> None:
-        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | usage | fix [--code] | help"""
+        """%glm <prompt>  |  %glm config | models | reset [NAME] | history [NAME] | chats | usage | fix [--code] | help"""
         words = line.strip().split(maxsplit=1)
         if not words:
             raise UsageError(
-                "Type a prompt after %glm, or one of: config, models, reset, history, usage, fix, help."
+                "Type a prompt after %glm, or one of: config, models, reset, history, chats, usage, fix, help."
             )
         if words[0] in LineCommands.NAMES:
             self.commands.run(words[0], words[1] if len(words) > 1 else "")
@@ -186,10 +211,6 @@ class GLMMagics(Magics):
         return cast(dict[str, Any], shell.user_ns)
 
     # -- running ------------------------------------------------------------------------------
-
-    def options_from(self, args: Any) -> dict[str, Any]:
-        """The request options: flags, else configured defaults; None means not sent."""
-        return _options_from(args, self)
 
     def run_prompt(self, args: Any, prompt: str) -> None:
         """Run one prompt with parsed flags: an answer, a playground (--tune) or a grid (--compare)."""
@@ -261,7 +282,8 @@ class GLMMagics(Magics):
             conversation = self.conversations.get(args.chat)
             if args.new:
                 conversation.clear()
-            messages = conversation.messages(prompt, replacing=cell_id)
+            preserved = preserves_thinking(client.provider, options)
+            messages = conversation.messages(prompt, replacing=cell_id, preserved=preserved)
         asked: Any = prompt  # the question as sent (with its context blocks): what a conversation keeps
         if context:
             # Attached here, once, for every kind of answer below (plain, --tools, --schema); the
@@ -291,7 +313,9 @@ class GLMMagics(Magics):
             )
             result = run.run()  # a kernel interrupt re-raises here, after _glm holds the partial answer
             error = run.error
-        self.end_answer(result, error, fmt=fmt, conversation=conversation, asked=asked, cell_id=cell_id)
+        self.end_answer(
+            result, error, fmt=fmt, conversation=conversation, asked=asked, cell_id=cell_id, sent=messages
+        )
 
     def end_answer(
         self,
@@ -302,6 +326,7 @@ class GLMMagics(Magics):
         conversation: Conversation | None,
         asked: Any,
         cell_id: str | None,
+        sent: Any = None,
     ) -> None:
         """The one ending of every answer (plain, --tools, --schema): ``_glm`` / ``--out`` and the
         usage are already stored by the AnswerRun; here the conversation records the turn (saying
@@ -309,7 +334,7 @@ class GLMMagics(Magics):
         if error is not None and not isinstance(error, GLMError):
             raise error  # our bug, not the API's answer: keep its traceback
         if conversation is not None and error is None and not result.stopped:
-            dropped = conversation.record(asked, result.text, key=cell_id)
+            dropped = record_turn(conversation, result, asked, cell_id, sent)
             if dropped:
                 print(_dropped_note(conversation.name, dropped))
         if error is None and fmt == "code" and result.text:
@@ -442,6 +467,24 @@ def schema_from(name: str, namespace: dict[str, Any]) -> Any:
         return OutputSchema.of(namespace[name])
     except GLMError as exc:
         raise UsageError(f"--schema {name}: {exc}") from None
+
+
+def record_turn(
+    conversation: Conversation, result: ChatResult, asked: Any, cell_id: str | None, sent: Any
+) -> int:
+    """Keep an answer in its conversation: the text and reasoning, and for a tool or schema
+    answer every assistant and tool message after the question, as exchanged (preserved thinking
+    sends them back unmodified). Returns how many later turns a re-run dropped."""
+    replies = None
+    if result.messages and isinstance(sent, list):
+        questions = sum(1 for m in sent if m.get("role") == "user")
+        replies = replies_after_question(result.messages, questions) or None
+    reasoning = "\n\n".join(
+        m["reasoning_content"] for m in replies or [] if isinstance(m.get("reasoning_content"), str)
+    )
+    return conversation.record(
+        asked, result.text, key=cell_id, reasoning=reasoning or result.reasoning, replies=replies
+    )
 
 
 def _dropped_note(name: str, dropped: int) -> str:
