@@ -420,7 +420,7 @@ class Exchange:
         try:
             yield Read(response, buffer.take)
             body = buffer.value()
-        except (httpx.TransportError, GLMError):  # cut, undecodable, or an encoding we refuse
+        except (httpx.TransportError, httpx.DecodingError, GLMError):  # cut, undecodable, or refused
             if self.cancelled.is_set():
                 raise Stopped from None
             body = b""
@@ -432,7 +432,7 @@ class Exchange:
         try:
             yield Read(response, buffer.take)
             body = buffer.value()
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:  # cut, or not decompressible
             return self._read_failed(exc)
         try:
             answer = json.loads(body)
@@ -467,7 +467,7 @@ class Exchange:
                 if flushed:
                     self._emitted = True
                     yield Emit(flushed)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:  # cut, or not decompressible
             if self._pending is None and not state.done and result.finish_reason is None:
                 return self._read_failed(exc)
         except GLMError as exc:

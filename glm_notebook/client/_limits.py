@@ -15,7 +15,7 @@ Caps (decompressed bytes, per response):
 - ``MAX_LINE_BYTES`` per SSE line and per event's data (checked in ``_sse.SSEDecoder``).
 
 Past a cap: ``ResponseTooLargeError`` (not retried). A Content-Encoding other than gzip, deflate
-or identity is refused the same way: the client asks only for gzip and deflate.
+or identity is an ``APIError`` (not retried): the client asks only for gzip and deflate.
 
 Time (``TimeLimits``): ``idle_s`` (the client's ``timeout=``) is how long the server may go
 without sending answer data: keep-alive comments (``: ping``) and blank lines do not count, so a
@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .._errors import ResponseTooLargeError
+from .._errors import APIError, ResponseTooLargeError
 
 PIECE = 64 * 1024
 MAX_STREAM_BYTES = 128 * 2**20
@@ -118,8 +118,8 @@ class BodyDecoder:
             if coding in ("gzip", "x-gzip", "deflate"):
                 self._stages.append(_Inflate("deflate" if coding == "deflate" else "gzip"))
             else:
-                raise ResponseTooLargeError(
-                    f"ResponseTooLargeError: the server sent Content-Encoding {coding!r}, which the "
+                raise APIError(
+                    f"APIError: the server sent Content-Encoding {coding!r}, which the "
                     f"client did not ask for (it accepts {ACCEPT_ENCODING}) and does not decode; "
                     "check the base URL (GLM_BASE_URL / base_url=...)."
                 )
