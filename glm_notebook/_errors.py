@@ -15,7 +15,9 @@
     │   │   ├── ModelNotFoundError    code 1211, or 404 naming the model
     │   │   └── PromptTooLongError    code 1261
     │   ├── ContentFilterError    code 1301, or finish_reason "sensitive"
+    │   ├── ResponseTooLargeError the body (decompressed) or one SSE line exceeded its cap (not retried)
     │   └── ServerError           HTTP 5xx (retried with backoff)
+    │       └── ServerNetworkError    finish_reason "network_error": GLM's own upstream failed
     ├── APIConnectionError        the server could not be reached, or the connection broke
     │   └── APITimeoutError       no answer within the timeout
     ├── StreamInterrupted         the stream ended without [DONE]; ``partial`` holds what arrived
@@ -25,11 +27,19 @@
 
 Every error carries ``partial`` (the ChatResult so far, or None) so nothing already shown is lost,
 and every message says what to do next.
+
+An error in the body of an HTTP 200 (an SSE ``event: error`` frame, a ``data:`` frame holding an
+``error`` object, or a JSON body holding one) gets the class its code gives, exactly as the same
+code at its HTTP status would (1302 is a ``RateLimitError`` whether it came as HTTP 429 or inside a
+200 stream); ``status_code`` is None for it. The code is read from ``error.code`` (string or
+number), else from an Anthropic-style ``error.type`` holding digits ("1113"), else from a message
+that starts with ``[1211]``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -115,6 +125,16 @@ class ServerError(APIError):
     """The server failed (HTTP 5xx); retried with backoff."""
 
     retryable = True
+
+
+class ServerNetworkError(ServerError):
+    """The server ended the answer with finish_reason "network_error"; ``partial`` keeps what came.
+
+    Retried like a 5xx when nothing of the answer had been handed out, else raised with the partial."""
+
+
+class ResponseTooLargeError(APIError):
+    """The response (decompressed) or one SSE line was larger than the client accepts; not retried."""
 
 
 class APIConnectionError(GLMError):
@@ -233,29 +253,48 @@ def error_class_for(status: int | None, code: str | None) -> type[APIError]:
     return APIError
 
 
+_CONTEXT_OVERFLOW = re.compile(r"context length|context window|prompt exceeds max length", re.IGNORECASE)
+_BRACKET_CODE = re.compile(r"\s*\[(\d{3,5})\]")
+
+
 def parse_error_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | None, str | None]:
     """Return (code, message) from an error body; (None, None) if absent.
 
-    Shapes: GLM's and OpenAI's ``{"error": {"code": ..., "message": ...}}``, ``{"error": "text"}``,
-    vLLM/SGLang's flat ``{"object": "error", "message": ..., "code": ...}``, or plain text.
+    Shapes: GLM's and OpenAI's ``{"error": {"code": ..., "message": ...}}`` (the code a string
+    or a number), the Anthropic-compatible route's ``{"type": "error", "error": {"type": "1113",
+    ...}}``, ``{"error": "text"}``, vLLM/SGLang's flat ``{"object": "error", "message": ...,
+    "code": ...}``, or plain text; without a code, a message starting ``[1302]`` gives it.
     """
     data: Any = body
     if isinstance(body, (bytes, str)):
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            return None, text.strip()[:300] or None
+            raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            raw = raw.strip()[:300]
+            return _bracket_code(raw), raw or None
     if not isinstance(data, dict):
         return None, None
     err = data.get("error") or data  # the flat shape has no "error" (or a null one)
     if isinstance(err, str):
-        return None, err
+        return _bracket_code(err), err
     if not isinstance(err, dict):
         return None, None
-    code = err.get("code")
+    code: Any = err.get("code")
     message = err.get("message") or err.get("msg")
-    return (str(code) if code not in (None, "") else None), (str(message) if message else None)
+    text = str(message) if message else None
+    if isinstance(code, float) and code.is_integer():
+        code = int(code)
+    if code in (None, "") or isinstance(code, bool):
+        kind = err.get("type")  # the Anthropic-compatible route: {"type": "1113", "message": ...}
+        code = kind if isinstance(kind, str) and kind.isdigit() else _bracket_code(text)
+    return (str(code).strip() if code is not None else None), text
+
+
+def _bracket_code(text: str | None) -> str | None:
+    """The code of a message written "[1211][模型不存在...][request id]"."""
+    found = _BRACKET_CODE.match(text) if text else None
+    return found.group(1) if found else None
 
 
 def make_api_error(
@@ -264,11 +303,15 @@ def make_api_error(
     *,
     retry_after: float | None = None,
     partial: ChatResult | None = None,
+    where: str | None = None,
 ) -> APIError:
-    """Build the typed error for a failed response or a mid-stream error object."""
+    """Build the typed error for a failed response or an error object in a 200 body (``status``
+    None; ``where`` says where it came, "mid-stream" by default)."""
     code, server_message = parse_error_body(body)
     cls = error_class_for(status, code)
-    where = f"HTTP {status}" if status else "mid-stream"
+    if cls is InvalidRequestError and server_message and _CONTEXT_OVERFLOW.search(server_message):
+        cls = PromptTooLongError  # 1210 "... exceeds the model's maximum context length ..."
+    where = f"HTTP {status}" if status else (where or "mid-stream")
     label = f"{where}, code {code}" if code else where
     detail = f": {server_message}" if server_message else ""
     message = f"{cls.__name__} ({label}){detail} - {_advice(cls, code, status)}"

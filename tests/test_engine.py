@@ -148,7 +148,9 @@ def drive(exchange: Exchange, *attempts: Answer | Exception, cancel_in_sleep: bo
                 assert current is not None
                 if current.breaks is not None:
                     failure = current.breaks
-                answer = b"".join(current.reads)
+                for chunk in current.reads:  # raw reads, as the drivers give them
+                    if not step.take(chunk):
+                        break
             elif isinstance(step, Pump):
                 run.trace.append("pump")
                 assert current is not None

@@ -34,6 +34,7 @@ PUBLIC = {
     "get_client", "map", "mask_key", "reset_client", "resolve_settings", "set_client",
     "set_prices", "tool", "web_search",
     "replay", "ReplayMissError",  # round three: record and replay
+    "ResponseTooLargeError", "ServerNetworkError",  # hardening: bounded bodies, network_error
 }  # fmt: skip
 TESTING = {"Fault", "GLMTestServer", "RecordedRequest", "Reply", "TOOL_SHAPES", "echo_reply"}
 

@@ -42,6 +42,13 @@ async def _wait_or_cancel(flag: threading.Event, seconds: float) -> bool:
     return True
 
 
+def raw_reads(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's raw reads (see ``_sync.raw_reads``)."""
+    if hasattr(response, "_content"):
+        return response.stream.__aiter__()  # type: ignore[union-attr]
+    return response.aiter_raw()
+
+
 class AsyncChatStream(StreamBase):
     """Async counterpart of ChatStream: ``async with`` / ``async for``; ``cancel()`` from anywhere.
 
@@ -89,7 +96,7 @@ class AsyncChatStream(StreamBase):
                 if isinstance(step, Pump):
                     response, feed = step.response, run.feed
                     try:
-                        async for chunk in response.aiter_bytes():  # the hot loop
+                        async for chunk in raw_reads(response):  # the engine decodes (bounded)
                             events = feed(chunk)
                             if events is None:
                                 break
@@ -115,9 +122,12 @@ class AsyncChatStream(StreamBase):
         if isinstance(step, Read):
             response = step.response
             try:
-                return await response.aread()
+                async for chunk in raw_reads(response):
+                    if not step.take(chunk):
+                        break
             finally:
                 await response.aclose()
+            return None
         if isinstance(step, Sleep):
             return await _wait_or_cancel(run.cancelled, step.seconds)
         if isinstance(step, Call):  # may block for a minute: off the event loop, notices back on it
@@ -158,7 +168,7 @@ class AsyncGLMClient(ClientBase[Awaitable[ChatResult], AsyncChatStream, "AsyncTo
         transport = client.transport if isinstance(client.transport, httpx.AsyncBaseTransport) else None
         self = cls.__new__(cls)
         policy = retry_policy if retry_policy is not None else client.retry_policy
-        self._setup(client.endpoint, client.timeout, policy, transport, connections)
+        self._setup(client.endpoint, client.timeout, policy, transport, connections, client.total_timeout)
         return self
 
     async def _answer(

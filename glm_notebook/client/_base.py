@@ -24,6 +24,7 @@ from ..tools import DEFAULT_TOOL_TURNS
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
+from ._limits import DEFAULT_TOTAL_TIMEOUT, TimeLimits
 from ._replay import Question
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
@@ -66,6 +67,11 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
     All arguments are keyword-only and optional: the provider, key, base URL and model are read
     from the environment / ``.env`` when not given (see the README). ``transport=`` is for tests
     (``httpx.MockTransport``); without it each client keeps its own connection pool.
+
+    Time: ``timeout`` (60 s) bounds each wait on the network *and* how long the server may go
+    without sending answer data (keep-alive comments do not count); ``total_timeout`` (1800 s,
+    None for no limit) bounds one whole answer, from its first request to its last byte, retries
+    and keep-alives included. Either ends in ``APITimeoutError`` keeping the partial answer.
     """
 
     _http_class: type[httpx.Client] | type[httpx.AsyncClient]
@@ -81,6 +87,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         timeout: float = 60.0,
         max_retries: int = 3,
         retry_deadline: float | None = None,
+        total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if api_key is not None:
@@ -88,7 +95,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider, model=model)
         deadline = retry_deadline if retry_deadline is not None else timeout
         policy = RetryPolicy(max_retries=max_retries, deadline_s=deadline)
-        self._setup(Endpoint(settings), timeout, policy, transport)
+        self._setup(Endpoint(settings), timeout, policy, transport, total_timeout=total_timeout)
 
     def _setup(
         self,
@@ -97,12 +104,16 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         policy: RetryPolicy,
         transport: Any,
         connections: int | None = None,
+        total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint  # may be shared with another client (AsyncGLMClient.from_client)
         self.timeout = timeout
+        self.total_timeout = total_timeout
         self.retry_policy = policy
         self.transport = transport
-        self.http = self._http_class(**http_client_options(timeout, transport, connections))
+        self.time_limits = TimeLimits(idle_s=timeout, total_s=total_timeout)
+        options = http_client_options(timeout, transport, connections, base_url=endpoint.settings.base_url)
+        self.http = self._http_class(**options)
         if transport is None:
             track_sockets(self.http)
 
@@ -169,7 +180,9 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
                 headers=build_headers(settings.api_key),
             )
 
-        return Exchange(self.endpoint, compose, self.retry_policy, Question(model, messages, fields))
+        return Exchange(
+            self.endpoint, compose, self.retry_policy, self.time_limits, Question(model, messages, fields)
+        )
 
     def chat(
         self,

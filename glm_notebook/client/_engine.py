@@ -7,8 +7,9 @@ result in, ``resume(failed(exc))`` throws in the exception the I/O raised. ``Cha
 
     Call(fn)        run fn(notify), which may block for long (starting the offline model)
     Send(request)   send the request, answer with the response (any status)
-    Read(response)  read the whole body and close it, answer with the bytes
-    Pump(response)  feed each read of the body to ``feed()``, hand out the events it returns,
+    Read(response, take)  give each raw read of the body (``iter_raw``) to ``take``, stop when it
+                    returns False, close the response
+    Pump(response)  feed each raw read of the body to ``feed()``, hand out the events it returns,
                     stop when it returns None; then ``before_close()`` and close the response
     Emit(events)    hand out these events
     Sleep(seconds)  wait unless cancelled; answer True if cancel() came meanwhile
@@ -20,12 +21,20 @@ answer was handed out):
 - Retried with backoff, within ``max_retries`` and the deadline, Retry-After honoured: rate limits
   and 5xx (``APIError.retryable``), connection failures and timeouts, a cut before any event. Every
   wait is announced with a "retrying" ``Notice``.
+- An error in the body of an HTTP 200 (``event: error``, a ``data:`` error object, a JSON body
+  holding ``error``) before any event was handed out is its HTTP form: same class, same retry
+  decision (1302/1303/1305 and 5xx-like codes retried, 1113 and quotas never). So is
+  ``finish_reason: "network_error"`` (``ServerNetworkError``, retried like a 5xx) before any event.
 - Not retried: other API errors; ``httpx.LocalProtocolError`` (our request is malformed, e.g. a
   key with a control character; the server saw nothing), which becomes a ConfigurationError that
   never shows the key; and any failure after an event (text, reasoning, tool_call, usage or
   finish) was handed out: a retry would hand it out twice.
 - A connection failure lets the endpoint restart a dead offline server once
   (``Endpoint.recover``): then the request is sent again at once, not counted as a retry.
+- Bounds (``_limits``): the body is decoded here from raw reads, in bounded pieces, and capped
+  (``ResponseTooLargeError``); ``timeout=`` is also the longest wait for answer *data* (keep-alive
+  comments do not count) and ``total_timeout=`` the whole answer's budget, retries included
+  (``APITimeoutError`` either way, checked as bytes arrive).
 - A read error mid-body is "stopped" after cancel(), else a timeout (``APITimeoutError``) or a
   ``StreamInterrupted`` carrying the partial result; after ``[DONE]`` or a finish_reason the answer
   is complete and only the connection is lost.
@@ -51,16 +60,17 @@ from typing import Any
 
 import httpx
 
-from .._errors import APIConnectionError, GLMError, make_api_error
+from .._errors import APIConnectionError, APITimeoutError, GLMError, make_api_error
 from .._settings import Settings
 from .._types import ChatResult, Notice, Origin, StreamEvent
 from . import _replay
 from ._cancel import ConnectionHandle, done_sending, sending_for
 from ._endpoint import Endpoint
 from ._failures import content_type, is_retryable, read_error, retry_notice, send_error
+from ._limits import MAX_ERROR_BYTES, MAX_STREAM_BYTES, MAX_WHOLE_BYTES, BodyBuffer, BodyDecoder, TimeLimits
 from ._request import PreparedRequest
 from ._retry import RetryPolicy, parse_retry_after
-from ._sse import SSEDecoder, StreamState
+from ._sse import SSEDecoder, StreamState, is_error_object
 
 logger = logging.getLogger("glm_notebook")
 
@@ -91,6 +101,7 @@ class Send:
 @dataclass(frozen=True, slots=True)
 class Read:
     response: httpx.Response
+    take: Callable[[bytes], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +143,13 @@ class Exchange:
         endpoint: Endpoint,
         compose: Callable[[Settings], PreparedRequest],
         policy: RetryPolicy,
+        limits: TimeLimits | None = None,
         question: _replay.Question | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.question = question  # what is asked, for record and replay (``_replay``)
         self.policy = policy
+        self.limits = limits if limits is not None else TimeLimits()
         self.cancelled = threading.Event()
         self.connection = ConnectionHandle()
         self.result = ChatResult()
@@ -147,6 +160,10 @@ class Exchange:
         self._started = 0.0
         self._state = StreamState(self.result, 0.0)
         self._decode = SSEDecoder().feed  # replaced by a fresh decoder for each response body
+        self._body = BodyDecoder("", MAX_STREAM_BYTES)  # likewise: the content decoding and its cap
+        self._emitted = False  # feed() or an Emit step handed out an event
+        self._deadline = float("inf")  # monotonic time the whole answer must end by
+        self._last_data = 0.0  # monotonic time of the last data frame (or of the response headers)
         self._mode = _READING
         self._drained = 0
         self._pending: GLMError | None = None
@@ -213,30 +230,66 @@ class Exchange:
             done_sending(token)
 
     def feed(self, chunk: bytes) -> list[StreamEvent] | None:
-        """The events in the next read of the body; None: stop reading (cancelled, or drained)."""
+        """The events in the next raw read of the body; None: stop reading (cancelled, or drained).
+
+        Raises what ends the attempt: an error in the body, a cap or a time limit passed."""
         if self._mode:
             return self._feed_after(chunk)
         if self.cancelled.is_set():
             return None
-        frames = self._decode(chunk)
-        state = self._state
-        if len(frames) == 1:  # the common case: one frame per read
-            events = state.feed(frames[0])
+        now = time.monotonic()
+        if now > self._deadline:
+            raise self._late("total")
+        pieces = self._body.feed(chunk)
+        if type(pieces) is tuple:  # not compressed: the raw read is the body
+            frames = self._decode(pieces[0])
+            events = self._events(frames) if len(frames) != 1 else self._state.feed(frames[0])
         else:
-            events = []
-            for data in frames:
-                try:
-                    events += state.feed(data)
-                except GLMError as exc:
-                    if not events:
-                        raise
-                    self._pending, self._mode = exc, _ERRED  # hand out what came before it first
-                    return events
-                if state.done:
-                    break
-        if state.done:
+            events, frames = [], []
+            for piece in pieces:
+                decoded = self._decode(piece)
+                if decoded:
+                    frames += decoded[:1]  # only whether any came matters below
+                    events += self._events(decoded)
+                    if self._mode:
+                        break
+        if frames:
+            self._last_data = now
+        elif now - self._last_data > self.limits.idle_s:
+            raise self._late("idle")
+        if self._state.done:
             self._mode = _DRAINING
+        if events:
+            self._emitted = True
         return events
+
+    def _events(self, frames: list[str]) -> list[StreamEvent]:
+        """The events of several frames; an error after some of them waits for the next read."""
+        state = self._state
+        events: list[StreamEvent] = []
+        for data in frames:
+            try:
+                events += state.feed(data)
+            except GLMError as exc:
+                if not events:
+                    raise
+                self._pending, self._mode = exc, _ERRED  # hand out what came before it first
+                return events
+            if state.done:
+                break
+        return events
+
+    def _late(self, which: str) -> APITimeoutError:
+        limits = self.limits
+        if which == "total":
+            what = f"the answer took longer than total_timeout={limits.total_s:g} s"
+        else:
+            what = f"the server sent no answer data for timeout={limits.idle_s:g} s (only keep-alives)"
+        return APITimeoutError(
+            f"APITimeoutError: {what}; the {len(self.result.text)} characters that arrived are kept "
+            "in .partial - try again, or raise timeout=... / total_timeout=... for long answers.",
+            partial=self.result,
+        )
 
     def before_close(self) -> None:
         """The pool decision, just before the driver closes a streamed response."""
@@ -269,7 +322,12 @@ class Exchange:
 
     def _handed_out(self) -> bool:
         result = self.result
-        return self._state.answered or result.finish_reason is not None or result.usage is not None
+        return (
+            self._emitted
+            or self._state.answered
+            or result.finish_reason is not None
+            or result.usage is not None
+        )
 
     def _run(self) -> Generator[Step, Any, None]:
         result = self.result
@@ -289,6 +347,8 @@ class Exchange:
                 self._use((yield Call(self.endpoint.resolve)))
             result.origin.created = _replay.utc_now()
             self._started = time.monotonic()
+            if self.limits.total_s is not None:
+                self._deadline = self._started + self.limits.total_s
             self._state = StreamState(result, self._started)
             yield from self._attempts()
             if book is not None and self.question is not None:
@@ -356,7 +416,11 @@ class Exchange:
         self.connection.release()  # back in the pool: another request may be using it now
         attempt = self.result.metrics.retries
         wait = self.policy.delay(attempt, getattr(error, "retry_after", None))
-        if not is_retryable(error) or not self.policy.allows(attempt, wait, self._started):
+        if (
+            not is_retryable(error)
+            or not self.policy.allows(attempt, wait, self._started)
+            or time.monotonic() + wait >= self._deadline
+        ):
             raise error
         self.notify(retry_notice(error, wait))
         return wait
@@ -386,9 +450,12 @@ class Exchange:
         )
 
     def _refused(self, response: httpx.Response) -> Generator[Step, Any, GLMError]:
+        # Only the start of an error body is read: the status and the code in it decide.
+        buffer = BodyBuffer(response.headers.get("content-encoding", ""), MAX_ERROR_BYTES, truncate=True)
         try:
-            body = yield Read(response)
-        except httpx.TransportError:
+            yield Read(response, buffer.take)
+            body = buffer.value()
+        except (httpx.TransportError, httpx.DecodingError, GLMError):  # cut, undecodable, or refused
             if self.cancelled.is_set():
                 raise Stopped from None
             body = b""
@@ -396,14 +463,20 @@ class Exchange:
         return make_api_error(response.status_code, body, retry_after=retry_after, partial=self.result)
 
     def _whole(self, response: httpx.Response) -> Generator[Step, Any, GLMError | None]:
+        buffer = BodyBuffer(response.headers.get("content-encoding", ""), MAX_WHOLE_BYTES)
         try:
-            body = yield Read(response)
-        except httpx.TransportError as exc:
+            yield Read(response, buffer.take)
+            body = buffer.value()
+        except (httpx.TransportError, httpx.DecodingError) as exc:  # cut, or not decompressible
             return self._read_failed(exc)
         try:
             answer = json.loads(body)
         except ValueError:
             raise make_api_error(response.status_code, body, partial=self.result) from None
+        if isinstance(answer, dict) and not answer.get("choices") and is_error_object(answer):
+            return self._state.error(answer)  # an error at HTTP 200: as its HTTP form, retried alike
+        if not isinstance(answer, dict):
+            raise make_api_error(response.status_code, body, partial=self.result)
         yield Emit(self._state.feed_completion(answer))
         self._state.finish()
         return None
@@ -412,24 +485,40 @@ class Exchange:
         state, result = self._state, self.result
         decoder = SSEDecoder()
         self._decode, self._mode, self._drained = decoder.feed, _READING, 0
+        self._last_data = time.monotonic()
+        try:
+            self._body = BodyDecoder(response.headers.get("content-encoding", ""), MAX_STREAM_BYTES)
+        except GLMError:
+            yield Close(response)
+            raise
         try:
             yield Pump(response)
-        except httpx.TransportError as exc:
+            if not state.done and self._pending is None and not self.cancelled.is_set():
+                flushed: list[StreamEvent] = []
+                for piece in self._body.flush():  # what the decompressor still held
+                    flushed += self._events(decoder.feed(piece))
+                for data in decoder.flush():  # an event without its blank line
+                    flushed += state.feed(data)
+                if flushed:
+                    self._emitted = True
+                    yield Emit(flushed)
+        except (httpx.TransportError, httpx.DecodingError) as exc:  # cut, or not decompressible
             if self._pending is None and not state.done and result.finish_reason is None:
                 return self._read_failed(exc)
+        except GLMError as exc:
+            # An error in the body before any event was handed out is the attempt's error, as its
+            # HTTP form would be: the retry decision is _backoff's. After an event it ends the answer.
+            if self._pending is not None or self._emitted or state.answered:
+                raise
+            if self.cancelled.is_set():
+                raise Stopped from None
+            result.finish_reason = result.usage = None  # a "network_error" finish: not the answer's
+            return exc
         if self._pending is not None:
             pending, self._pending = self._pending, None
             raise pending
-        if not state.done:
-            if self.cancelled.is_set():
-                if result.finish_reason is None:
-                    raise Stopped
-            else:
-                flushed: list[StreamEvent] = []
-                for data in decoder.flush():
-                    flushed += state.feed(data)
-                if flushed:
-                    yield Emit(flushed)
+        if not state.done and self.cancelled.is_set() and result.finish_reason is None:
+            raise Stopped
         state.finish()
         return None
 

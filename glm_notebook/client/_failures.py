@@ -19,6 +19,7 @@ from .._errors import (
     GLMError,
     RateLimitError,
     ServerError,
+    ServerNetworkError,
     StreamInterrupted,
 )
 from .._types import ChatResult, Notice
@@ -84,6 +85,8 @@ def retry_notice(error: GLMError, wait: float) -> Notice:
     """The "retrying" notice, e.g. "rate limited (1302), retrying in 2 s"."""
     if isinstance(error, RateLimitError):
         why = f"rate limited ({error.code or f'HTTP {error.status_code}'})"
+    elif isinstance(error, ServerNetworkError):
+        why = "the server's network failed"
     elif isinstance(error, ServerError):
         why = f"server error (HTTP {error.status_code})"
     elif isinstance(error, APITimeoutError):

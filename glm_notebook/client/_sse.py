@@ -2,9 +2,12 @@
 
 Both the sync and async clients feed the body's bytes to ``SSEDecoder`` and every event's data to
 ``StreamState``, so SSE framing, parsing, metrics and the end-of-stream checks are written once.
-Malformed JSON frames are skipped and counted; an error object (GLM's ``{"error": ...}`` or the
-OpenAI/vLLM ``{"object": "error", "message": ...}``) raises the typed error with the server's
-message and the partial result attached.
+Malformed JSON frames are skipped and counted. An error in the body (an ``event: error`` frame
+whatever its data, GLM's ``{"error": ...}``, or the OpenAI/vLLM ``{"object": "error", "message":
+...}``) raises the typed error its code gives, with the server's message and the partial result
+attached: labelled "in the body of an HTTP 200 answer" before any answer data, "mid-stream"
+after (the engine retries the former like its HTTP form). ``finish_reason: "network_error"``
+raises ``ServerNetworkError`` at once, keeping the partial.
 """
 
 from __future__ import annotations
@@ -13,8 +16,13 @@ import json
 import time
 from typing import Any
 
-from .._errors import ContentFilterError, StreamInterrupted, make_api_error
+from .._errors import APIError, ContentFilterError, ServerNetworkError, StreamInterrupted, make_api_error
 from .._types import ChatResult, StreamEvent, ToolCall, Usage
+from ._limits import MAX_LINE_BYTES, too_large
+
+
+class ErrorEvent(str):
+    """The data of an event named ``error`` (``event: error``): an error whatever it holds."""
 
 
 class SSEDecoder:
@@ -23,15 +31,19 @@ class SSEDecoder:
     Lines end at LF, CR or CRLF (also a CRLF split across two reads), and at nothing else, so
     U+2028/U+2029 inside the text are safe. A line is decoded only once it is complete, so a UTF-8
     character split across reads is safe; invalid UTF-8 becomes U+FFFD instead of an exception.
-    Comment lines (``:``) and the ``event``/``id``/``retry`` fields are skipped: GLM puts
-    everything in ``data``. As the spec says, a bare ``data`` line (no colon) is a data line with
+    Comment lines (``:``) and the ``id``/``retry`` fields are skipped; the ``event`` field only
+    matters when it is ``error``: that event's data comes out as an ``ErrorEvent``. A line, and
+    an event's data, longer than ``MAX_LINE_BYTES`` raises ``ResponseTooLargeError``. As the spec says, a bare ``data`` line (no colon) is a data line with
     an empty value, and a block without data lines dispatches nothing. Working on bytes skips
     httpx's text decoding and line splitting, the largest cost per chunk after HTTP itself.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
         self._tail = b""  # an incomplete last line (plus a held-back CR)
         self._data: list[bytes] = []  # data lines of the event being read
+        self._size = 0  # bytes in _data
+        self._error = False  # the event being read is named "error"
+        self._max = max_line
 
     def feed(self, chunk: bytes) -> list[str]:
         """The data of every event completed by ``chunk``."""
@@ -52,18 +64,35 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
         self._tail = lines.pop() + held
+        if len(self._tail) > self._max:
+            raise too_large("one line of the event stream", self._max)
         events: list[str] = []
         data = self._data
         for line in lines:
             if not line:
                 if data:
-                    events.append(b"\n".join(data).decode("utf-8", "replace"))
-                    data.clear()
+                    events.append(self._dispatch())
+                self._error = False
             elif line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value)
+                self._size += len(value)
+                if self._size > self._max:
+                    raise too_large("one event of the event stream", self._max)
             elif line == b"data":  # a field name without a colon has an empty value (SSE spec)
                 data.append(b"")
+            elif line.startswith(b"event:"):
+                self._error = line[6:].strip() == b"error"
         return events
+
+    def _dispatch(self) -> str:
+        text = b"\n".join(self._data).decode("utf-8", "replace")
+        self._data.clear()
+        self._size = 0
+        if self._error:
+            self._error = False
+            return ErrorEvent(text)
+        return text
 
     def flush(self) -> list[str]:
         """At the end of the body: an event whose data lines are complete but that lacks its
@@ -72,8 +101,7 @@ class SSEDecoder:
         # A tail ending in CR holds a whole line (the CR ended it): read that line, then end it.
         events = self.feed(tail + b"\n") if tail.endswith(b"\r") else []
         if self._data:
-            events.append(b"\n".join(self._data).decode("utf-8", "replace"))
-            self._data.clear()
+            events.append(self._dispatch())
         return events
 
 
@@ -104,6 +132,8 @@ class StreamState:
 
     def feed(self, data: str) -> list[StreamEvent]:
         """Events for one SSE data payload; raises the typed error for an error object."""
+        if type(data) is ErrorEvent:
+            raise self.error(data)
         if data[:1] != "{" and data.strip() == "[DONE]":
             self.done = True
             return []
@@ -117,8 +147,13 @@ class StreamState:
             self.result.metrics.malformed_frames += 1
             return []
         if not chunk.get("choices") and is_error_object(chunk):
-            raise make_api_error(None, chunk, partial=self.result)
+            raise self.error(chunk)
         return self._events_for(chunk)
+
+    def error(self, body: str | dict[str, Any]) -> APIError:
+        """The typed error for an error object in the body, said where it came."""
+        where = "mid-stream" if self.answered else "in the body of an HTTP 200 answer"
+        return make_api_error(None, body, partial=self.result, where=where)
 
     def feed_completion(self, body: dict[str, Any]) -> list[StreamEvent]:
         """Events for a whole non-streamed ``chat.completion`` (a server that ignored stream)."""
@@ -186,6 +221,14 @@ class StreamState:
         if isinstance(usage, dict):
             result.usage = Usage.from_json(usage)
             events.append(StreamEvent("usage", usage=result.usage))
+        if result.finish_reason == "network_error":
+            raise ServerNetworkError(
+                "ServerNetworkError (finish_reason 'network_error'): the server's own connection "
+                f"to the model failed; the {len(result.text)} characters that arrived are kept in "
+                ".partial - run it again.",
+                code="network_error",
+                partial=result,
+            )
         if len(chunk) > 4 and not _KNOWN_FIELDS.issuperset(chunk):  # no set built per chunk
             for key in chunk.keys() - _KNOWN_FIELDS:
                 result.extras[key] = chunk[key]  # e.g. web_search sources: kept as they came
@@ -194,16 +237,20 @@ class StreamState:
     def _tool_call_event(self, raw: dict[str, Any]) -> StreamEvent:
         """Assemble calls by ``index``. Tolerated (GLM behind other servers): the whole call in one
         delta, the first argument fragment with the name, ``id`` (or the name) repeated on
-        continuations, the last fragment on the finish chunk, zero-argument calls; without an
-        index a delta continues the call with its id, else starts a new one."""
+        continuations, the last fragment on the finish chunk, zero-argument calls. Without a
+        usable index (none, or negative: glm-4.5 sent ``"index": -1``) a delta continues the call
+        with its id, else starts a new one."""
         self._mark_token()
         calls = self._tool_calls
         call_id = raw.get("id")
         index = raw.get("index")
-        if index is None:
+        try:
+            index = int(index) if index is not None else -1
+        except (TypeError, ValueError):
+            index = -1
+        if index < 0:
             known = [c.index for c in calls.values() if call_id and c.id == call_id]
-            index = known[0] if known else len(calls)
-        index = int(index)
+            index = known[0] if known else max(calls, default=-1) + 1
         call = calls.get(index)
         if call is None:
             call = ToolCall(index=index)

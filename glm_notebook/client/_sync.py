@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from ._tool_stream import ToolChatStream
 
 
+def raw_reads(response: httpx.Response) -> Iterator[bytes]:
+    """The body's raw reads (before content decoding: ``_limits`` does that, bounded). A response
+    httpx already read in memory (``MockTransport``'s) replays its raw bytes from its stream."""
+    if hasattr(response, "_content"):
+        return iter(response.stream)  # type: ignore[arg-type]
+    return response.iter_raw()
+
+
 class ChatStream(StreamBase):
     """A streamed answer: iterate for StreamEvents; ``result`` always holds what arrived so far.
 
@@ -75,7 +83,7 @@ class ChatStream(StreamBase):
                 if isinstance(step, Pump):
                     response, feed = step.response, run.feed
                     try:
-                        for chunk in response.iter_bytes():  # the hot loop
+                        for chunk in raw_reads(response):  # the engine decodes (bounded)
                             events = feed(chunk)
                             if events is None:
                                 break
@@ -101,9 +109,12 @@ class ChatStream(StreamBase):
         if isinstance(step, Read):
             response = step.response
             try:
-                return response.read()
+                for chunk in raw_reads(response):
+                    if not step.take(chunk):
+                        break
             finally:
                 response.close()
+            return None
         if isinstance(step, Sleep):
             return run.cancelled.wait(step.seconds)
         if isinstance(step, Call):
@@ -123,9 +134,17 @@ class GLMClient(ClientBase[ChatResult, ChatStream, "ToolChatStream"]):
     """Talk to GLM (or any OpenAI-compatible server) from plain Python.
 
     All arguments are keyword-only and optional: ``api_key``, ``base_url``, ``provider``,
-    ``model``, ``timeout`` (60 s), ``max_retries`` (3), ``retry_deadline`` (= timeout) and
-    ``transport`` (for tests). The provider, key, base URL and model are read from the environment
-    / ``.env`` when not given (see the README). ``chat()`` is ``ClientBase.chat``.
+    ``model``, ``timeout`` (60 s), ``max_retries`` (3), ``retry_deadline`` (= timeout),
+    ``total_timeout`` (1800 s) and ``transport`` (for tests). The provider, key, base URL and model
+    are read from the environment / ``.env`` when not given (see the README). ``chat()`` is
+    ``ClientBase.chat``.
+
+    Time: ``timeout`` is the longest wait for the network and for answer data: a server that
+    only sends keep-alive comments (``: ping``) times out after it as if it were silent.
+    ``total_timeout`` is the whole answer's deadline (first request to last byte, retries and
+    keep-alives included); nothing the server sends extends it. Both raise ``APITimeoutError``
+    with the partial answer. Size: a response is capped at 128 MB decompressed (32 MB for a body
+    read whole) and an SSE line at 8 MB: past that, ``ResponseTooLargeError`` (``_limits``).
     """
 
     _http_class = httpx.Client

@@ -218,7 +218,7 @@ def stream_plan(reply: Reply, request: dict[str, Any]) -> list[Step]:
             steps.append(("stall", float(reply.stall_seconds)))
             return steps
         if error == i:
-            steps.append(event(_dumps(reply.error_object())))
+            steps.append(event(_dumps(reply.error_object()), name="error" if reply.error_event else None))
             steps.append(("finish", "error_frame"))
             return steps
         if i in malformed:

@@ -282,9 +282,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return "dropped"
         status, headers, data = fault.render()
+        if status < 400 and outcome == "error_status":
+            outcome = "complete"  # Fault.raw / Fault.in_band at 200: the body is the answer
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
+        if fault.splits:  # one HTTP chunk and one write per piece
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            pieces = fault.pieces(data)
+            for i, piece in enumerate(pieces):
+                if i and fault.pause > 0:
+                    self._wait(fault.pause)
+                if i == len(pieces) - 1:
+                    self._leave(answered=True)
+                self._write_chunk(piece, split_utf8=False)
+            self.wfile.write(b"0\r\n\r\n")
+            return outcome
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self._body_started()

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ERROR_SHAPES", "TOOL_SHAPES", "Fault", "Reply", "split_words", "split_size"]
+__all__ = ["ERROR_SHAPES", "IN_BAND_SHAPES", "TOOL_SHAPES", "Fault", "Reply", "split_words", "split_size"]
 
 ERROR_SHAPES = ("glm", "openai", "flat", "text")  # Reply(error_shape=...): see Reply
 TOOL_SHAPES = (
@@ -93,7 +93,9 @@ class Reply:
     llama.cpp send it; ``"openai"`` ``{"object": "error", "message": ..., "type": ..., "param":
     null, "code": ...}`` as vLLM and SGLang send it; ``"flat"`` ``{"message": ..., "code": ...}``;
     ``"text"`` ``{"error": error_message}``. In the ``"openai"`` and ``"flat"`` shapes a numeric
-    ``error_code`` is sent as a JSON number (vLLM sends the HTTP status there). ``cut_after=k``
+    ``error_code`` is sent as a JSON number (vLLM sends the HTTP status there). ``error_event=True``
+    names the frame ``event: error`` (as z.ai does). ``error_after=0`` puts the error before any
+    text: the client treats it as its HTTP form (see ``Fault.in_band`` for GLM's exact shapes). ``cut_after=k``
     closes the socket mid-body; ``stall_after=k`` stops sending for ``stall_seconds`` then closes
     the socket. For a non-stream request ``error_after`` answers HTTP 400 with the error object,
     ``cut_after``/``stall_after`` close without an answer.
@@ -127,6 +129,7 @@ class Reply:
     error_code: str = "1301"
     error_message: str = "The generated content contains unsafe or sensitive information (1301)."
     error_shape: str = "glm"
+    error_event: bool = False
     cut_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float = 10.0
@@ -218,14 +221,33 @@ _MESSAGES = {
 _STATUS_CODES = {400: "1214", 401: "1001", 404: "1211", 429: "1302"}
 
 
+IN_BAND_SHAPES = ("event", "data", "json")  # Fault.in_band(as_=...)
+
+
 @dataclass
 class Fault:
-    """A scripted error answer (no stream): an HTTP status with a GLM error body.
+    """A scripted answer that is not a generated reply: an HTTP error, an error in a 200 body, or
+    raw bytes.
 
     Build one with the classmethods. ``body`` overrides the JSON body entirely (a dict is sent as
     JSON, str/bytes as text, e.g. a proxy's HTML page). ``retry_after`` sets ``Retry-After``
     (seconds). ``delay`` waits before answering. ``Fault.drop()`` closes the connection without
     any answer (a connection error before the first byte).
+
+    Errors in the body of an HTTP 200, as GLM sends them (``as_``):
+    ``Fault.in_band("1302", as_="event")`` is a ``text/event-stream`` whose first event is
+    ``event: error`` + ``data: {"error": {"code": "1302", "message": ...}, "request_id": ...}``,
+    then ``data: [DONE]`` (z.ai's rate limit under load); ``as_="data"`` the same error object in a
+    plain ``data:`` frame; ``as_="json"`` an ``application/json`` body holding it (reported for
+    1305). ``code`` may be an int to send it as a JSON number. (An error *after* answer text:
+    ``Reply(error_after=k)``, ``error_event=True`` for the ``event: error`` form;
+    ``Reply(finish_reason="network_error")`` for GLM's network_error finish.)
+
+    Raw bytes (captures, or anything the scripts do not make): ``Fault.raw(body, status=200,
+    content_type="text/event-stream", splits=(10, 25), pause=0.05)`` sends ``body`` byte for byte;
+    with ``splits`` (byte offsets) it goes out chunked, one HTTP chunk and one socket write per
+    piece, ``pause`` seconds apart. A compressed body: compress it yourself and pass
+    ``headers={"Content-Encoding": "gzip"}``.
     """
 
     status: int
@@ -236,6 +258,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop_connection: bool = False
+    splits: tuple[int, ...] = ()
+    pause: float = 0.0
 
     @classmethod
     def http(
@@ -283,6 +307,54 @@ class Fault:
     @classmethod
     def quota(cls, message: str | None = None) -> Fault:
         return cls.http(429, "1304", message)
+
+    @classmethod
+    def in_band(
+        cls,
+        code: str | int = "1302",
+        message: str | None = None,
+        *,
+        as_: str = "event",
+        request_id: str | None = "glmtest-in-band",
+        status: int = 200,
+    ) -> Fault:
+        """An error in the body of an HTTP ``status`` (200) answer, in the shape ``as_`` (see above)."""
+        if as_ not in IN_BAND_SHAPES:
+            raise ValueError(f"as_ must be one of {', '.join(IN_BAND_SHAPES)}, not {as_!r}")
+        text = message if message is not None else _MESSAGES.get(str(code), f"Error {code}.")
+        obj: dict[str, Any] = {"error": {"code": code, "message": text}}
+        if request_id is not None:
+            obj["request_id"] = request_id
+        data = json.dumps(obj, ensure_ascii=False)
+        if as_ == "json":
+            return cls.raw(data.encode(), status=status, content_type="application/json; charset=utf-8")
+        head = "event: error\n" if as_ == "event" else ""
+        body = f"{head}data: {data}\n\ndata: [DONE]\n\n".encode()
+        return cls.raw(body, status=status, content_type="text/event-stream; charset=utf-8")
+
+    @classmethod
+    def raw(
+        cls,
+        body: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "text/event-stream",
+        headers: dict[str, str] | None = None,
+        splits: tuple[int, ...] | list[int] = (),
+        pause: float = 0.0,
+        delay: float = 0.0,
+    ) -> Fault:
+        """``body`` byte for byte with ``status`` and ``content_type`` (see above)."""
+        if not isinstance(body, bytes):
+            raise TypeError("Fault.raw(body) takes bytes")
+        cuts = tuple(sorted({int(i) for i in splits if 0 < int(i) < len(body)}))
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+        return cls(status, body=body, headers=all_headers, delay=delay, splits=cuts, pause=pause)
+
+    def pieces(self, data: bytes) -> list[bytes]:
+        """``data`` cut at ``splits``."""
+        bounds = [0, *self.splits, len(data)]
+        return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
     @classmethod
     def drop(cls, delay: float = 0.0) -> Fault:
