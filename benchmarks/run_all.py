@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_tools.py",
     "bench_map.py",
     "bench_local.py",
+    "bench_offline_chat.py",
 ]
 
 
