@@ -38,8 +38,8 @@ def kernel(glm_server: Any) -> Any:
 
 
 def _run_cell(kc: Any, code: str, *, greet: bool) -> list[dict[str, Any]]:
-    """Execute ``code`` and return its iopub messages; with ``greet``, answer each widget's
-    comm_open with a ``hello`` sent on a subshell (what JupyterLab 4.4's widget manager does)."""
+    """Execute ``code`` and return its iopub messages; with ``greet``, the displayed view greets
+    the kernel from a subshell (what it does in JupyterLab 4.4)."""
     subshell = None
     if greet:
         request = kc.session.msg("create_subshell_request", {})
@@ -48,25 +48,26 @@ def _run_cell(kc: Any, code: str, *, greet: bool) -> list[dict[str, Any]]:
         subshell = reply["content"]["subshell_id"]
     msg_id = kc.execute(code)
     messages = []
+    view_id = None
+    greeted_at = 0.0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        # Like the view in a browser: greet once rendered, then every 0.4 s while the cell runs.
+        if greet and view_id is not None and time.monotonic() - greeted_at >= 0.4:
+            content = {"comm_id": view_id, "data": {"method": "custom", "content": {"type": "hello"}}}
+            hello = kc.session.msg("comm_msg", content)
+            hello["header"]["subshell_id"] = subshell
+            kc.shell_channel.send(hello)
+            greeted_at = time.monotonic()
         try:
-            msg = kc.get_iopub_msg(timeout=1)
+            msg = kc.get_iopub_msg(timeout=0.1)
         except queue.Empty:
             continue
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         messages.append(msg)
-        if greet and msg["msg_type"] == "comm_open":
-            hello = kc.session.msg(
-                "comm_msg",
-                {
-                    "comm_id": msg["content"]["comm_id"],
-                    "data": {"method": "custom", "content": {"type": "hello"}},
-                },
-            )
-            hello["header"]["subshell_id"] = subshell
-            kc.shell_channel.send(hello)
+        if msg["msg_type"] == "display_data" and WIDGET_MIME in msg["content"]["data"]:
+            view_id = msg["content"]["data"][WIDGET_MIME]["model_id"]
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             return messages
     raise AssertionError("the cell did not finish")
@@ -80,7 +81,7 @@ def _display_id(messages: list[dict[str, Any]]) -> str:
 
 
 def test_without_a_widget_front_end_the_answer_streams_as_markdown_display_updates(kernel, glm_server):
-    glm_server.enqueue(Reply(text=ANSWER, delay=0.08))  # ~5 s of streaming
+    glm_server.enqueue(Reply(text=ANSWER, delay=0.1))  # ~6 s of streaming
     messages = _run_cell(kernel, "%%glm\nCount words", greet=False)
 
     display_id = _display_id(messages)
@@ -111,7 +112,9 @@ def test_where_the_view_greets_nothing_changes(kernel, glm_server):
 
     display_id = _display_id(messages)
     updates = [m for m in messages if m["msg_type"] == "update_display_data"]
-    assert len(updates) == 1  # only the saved copy at the end
+    assert len(updates) == 1, [
+        m["content"]["data"].get("text/plain", "")[:40] for m in updates
+    ]  # the saved copy only
     assert updates[0]["content"]["transient"]["display_id"] == display_id
     assert ANSWER in updates[0]["content"]["data"]["text/markdown"]
 

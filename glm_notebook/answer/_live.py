@@ -37,7 +37,7 @@ _PREVIEW = 2000  # characters of arguments / result kept in a block
 
 #: Seconds after display without a greeting from the view before the answer streams as Markdown.
 #: The view greets at once and every 0.4 s; a fresh kernel's first greeting can wait behind the cell.
-GREETING_WAIT_S = 2.0
+GREETING_WAIT_S = 3.0
 #: Seconds between two Markdown display updates (at most 10 a second).
 MARKDOWN_UPDATE_S = 0.1
 
