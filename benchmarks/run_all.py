@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_map.py",
     "bench_replay.py",
     "bench_local.py",
+    "bench_offline_chat.py",
 ]
 
 

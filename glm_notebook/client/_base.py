@@ -173,10 +173,16 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         if not preserves_thinking(self.settings.provider, options):  # cleared: no tokens spent on it
             messages = without_earlier_reasoning(messages)
 
+        endpoint = self.endpoint
+
         def compose(settings: Settings) -> PreparedRequest:
+            sent = messages
+            default = endpoint.default_system  # the packaged offline chat model's, else None
+            if default and not any(m.get("role") == "system" for m in messages):
+                sent = [{"role": "system", "content": default}, *messages]
             return PreparedRequest(
                 url=f"{settings.base_url}/chat/completions",
-                payload=assemble_payload(model or settings.model, messages, fields),
+                payload=assemble_payload(model or settings.model, sent, fields),
                 headers=build_headers(settings.api_key),
             )
 

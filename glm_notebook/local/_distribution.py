@@ -26,7 +26,8 @@ def next_token_distribution(
 ) -> list[tuple[str, float]]:
     """The ``top_k`` most likely next tokens after ``prompt`` with their probabilities, most likely first.
 
-    Starts the offline server if needed. Example::
+    Asks the base model (packaged gemma-3-270m, or ``GLM_LOCAL_BASE_MODEL``), whose own
+    distribution is the point of the sampling lesson; starts its server if needed. Example::
 
         >>> next_token_distribution("The capital of France is", top_k=3)
         [(' Paris', 0.41), (' a', 0.09), (' the', 0.06)]
@@ -35,7 +36,7 @@ def next_token_distribution(
         raise InvalidOptionError("prompt must be a non-empty string")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= _MAX_TOP_K:
         raise InvalidOptionError(f"top_k must be a whole number from 1 to {_MAX_TOP_K}, got {top_k!r}")
-    info = ensure_server()
+    info = ensure_server("base")
     payload = {
         "model": info.model,
         "prompt": prompt,

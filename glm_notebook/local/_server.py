@@ -38,7 +38,7 @@ import httpx
 
 from .._errors import LocalModelError
 from ._chat_template import write_tokenizer_config
-from ._model import INSTALL_HINT, MODEL_ENV, ModelChoice, cache_dir, choose_model
+from ._model import INSTALL_HINT, MODEL_ENV, ModelChoice, Role, cache_dir, choose_model
 from ._process import free_port, module_command, spawn_child, terminate
 
 CTX_ENV = "GLM_LOCAL_CTX"
@@ -78,12 +78,13 @@ class LocalServerInfo:
     model: str  # the alias to send as "model"
     model_path: Path
     log_path: Path
-    bundled: bool  # True for the packaged gemma-3-270m base model
+    bundled: bool  # True for a packaged model (SmolLM2 for chat, gemma-3-270m base)
     pid: int
     port: int
     n_ctx: int
     n_threads: int
     chat_format: str  # "transcript" (our template for the base model), "gguf" or a llama_cpp name
+    role: str = "chat"  # "chat" (GLMClient with no key) or "base" (next_token_distribution)
 
 
 @dataclass
@@ -95,30 +96,44 @@ class _Running:
 
 _LOG_PREFIX = "glm_notebook-local-"  # + "<pid>.log" in the temp directory
 _lock = threading.RLock()
-_running: _Running | None = None
+_running: dict[str, _Running] = {}  # by role; both roles share one server when they load one file
 _atexit_registered = False
 
 
-def ensure_server() -> LocalServerInfo:
-    """Start the offline server once per process (thread-safe) and return how to reach it.
+def _alive(running: _Running | None) -> bool:
+    return running is not None and running.owner_pid == os.getpid() and running.proc.poll() is None
 
-    Later calls return the same server while it runs; if it died, a new one is started.
-    Raises LocalModelError (saying what to do) when it cannot start. A KeyboardInterrupt during
-    the start stops the half-started server first.
+
+def ensure_server(role: Role = "chat") -> LocalServerInfo:
+    """Start the ``role``'s offline server once per process (thread-safe) and return how to reach it.
+
+    ``"chat"`` serves what GLMClient talks to with no key; ``"base"`` the base model whose
+    next-token distributions the sampling lesson shows (``_model`` says which files). Two roles
+    that load the same file share one server. Later calls return the same server while it runs;
+    if it died, a new one is started. Raises LocalModelError (saying what to do) when it cannot
+    start. A KeyboardInterrupt during the start stops the half-started server first.
     """
-    global _running, _atexit_registered
+    global _atexit_registered
+    if role not in ("chat", "base"):
+        raise ValueError(f"role must be 'chat' or 'base', not {role!r}")
     with _lock:
-        running = _running
-        if running is not None and running.owner_pid == os.getpid() and running.proc.poll() is None:
+        running = _running.get(role)
+        if _alive(running):
+            assert running is not None
             return running.info
-        _running = None
+        _running.pop(role, None)
         check_installed()
-        choice = choose_model()
+        choice = choose_model(role)
+        for other in list(_running.values()):
+            if _alive(other) and other.info.model_path == choice.path:
+                _running[role] = other  # the same file is already served: share it
+                return other.info
         n_ctx = _int_env(CTX_ENV, DEFAULT_CTX)
         n_threads = _int_env(THREADS_ENV, default_threads())
         chat_format, chat_args = _chat_arguments(choice)
         timeout = _float_env(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT)
-        log_path = Path(tempfile.gettempdir()) / f"{_LOG_PREFIX}{os.getpid()}.log"
+        suffix = "" if role == "chat" else f"-{role}"
+        log_path = Path(tempfile.gettempdir()) / f"{_LOG_PREFIX}{os.getpid()}{suffix}.log"
         _remove_stale_logs(log_path.parent)
         if not _atexit_registered:
             atexit.register(stop_server)
@@ -136,43 +151,49 @@ def ensure_server() -> LocalServerInfo:
                 n_ctx=n_ctx,
                 n_threads=n_threads,
                 chat_format=chat_format,
+                role=role,
             )
             try:
                 with _sigint_deferred():  # a Ctrl-C here would orphan a child nobody has recorded
                     proc = _spawn(info, chat_args)
                     info = dataclasses.replace(info, pid=proc.pid)
-                    _running = _Running(info=info, proc=proc, owner_pid=os.getpid())
+                    _running[role] = _Running(info=info, proc=proc, owner_pid=os.getpid())
                 healthy = _wait_healthy(info, proc, timeout)
             except LocalModelError:
-                _stop(remove_log=False)  # the error names the log: keep it
+                _stop(remove_log=False, role=role)  # the error names the log: keep it
                 raise
             except BaseException:
-                _stop(remove_log=True)  # KeyboardInterrupt: stop the child; nothing to report
+                _stop(remove_log=True, role=role)  # KeyboardInterrupt: stop the child; nothing to report
                 raise
             if healthy:
                 return info
-            _running = None  # lost a race for the port: try another one (same log path)
+            _running.pop(role, None)  # lost a race for the port: try another one (same log path)
         raise LocalModelError(
             f"the offline model server could not bind a free port on 127.0.0.1 three times; see {log_path}"
         )
 
 
 def stop_server() -> None:
-    """Stop the offline server started by this process and remove its log (no-op when none runs)."""
+    """Stop the offline servers started by this process and remove their logs (no-op when none runs)."""
     _stop(remove_log=True)
 
 
-def _stop(*, remove_log: bool) -> None:
-    global _running
+def _stop(*, remove_log: bool, role: str | None = None) -> None:
     with _sigint_deferred():  # a second Ctrl-C must not leave the child running
         with _lock:
-            running, _running = _running, None
-        if running is None or running.owner_pid != os.getpid():
-            return
-        terminate(running.proc)
-        if remove_log:
-            with contextlib.suppress(OSError):
-                running.info.log_path.unlink()
+            roles = list(_running) if role is None else [role]
+            stopping = [r for r in (_running.pop(name, None) for name in roles) if r is not None]
+            # A server shared with a role that is not being stopped keeps running.
+            shared = {id(r) for r in _running.values()}
+        done: set[int] = set()
+        for running in stopping:
+            if running.owner_pid != os.getpid() or id(running) in shared or id(running) in done:
+                continue
+            done.add(id(running))
+            terminate(running.proc)
+            if remove_log:
+                with contextlib.suppress(OSError):
+                    running.info.log_path.unlink()
 
 
 def _remove_stale_logs(directory: Path) -> None:
@@ -181,7 +202,7 @@ def _remove_stale_logs(directory: Path) -> None:
         return
     uid = os.getuid()
     for path in directory.glob(f"{_LOG_PREFIX}*.log"):
-        pid = path.name[len(_LOG_PREFIX) : -len(".log")]
+        pid = path.name[len(_LOG_PREFIX) : -len(".log")].split("-")[0]  # "<pid>" or "<pid>-base"
         if not pid.isdigit() or int(pid) == os.getpid() or _process_exists(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -199,10 +220,11 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def current_server() -> LocalServerInfo | None:
-    """The running server's info, or None; never starts one, never waits for a start under way."""
-    running = _running  # one atomic read: no lock, so this does not block during a start
-    if running is not None and running.owner_pid == os.getpid() and running.proc.poll() is None:
+def current_server(role: Role = "chat") -> LocalServerInfo | None:
+    """The ``role``'s running server info, or None; never starts one, never waits for a start under way."""
+    running = _running.get(role)  # one atomic read: no lock, so this does not block during a start
+    if _alive(running):
+        assert running is not None
         return running.info
     return None
 
@@ -263,7 +285,7 @@ def _chat_arguments(choice: ModelChoice) -> tuple[str, list[str]]:
     configured = os.environ.get(CHAT_FORMAT_ENV, "").strip()
     if configured:
         return configured, ["--chat_format", configured]
-    if choice.bundled:
+    if choice.bundled and choice.base:
         config = write_tokenizer_config(cache_dir())
         return "transcript", [
             "--chat_format",
@@ -309,8 +331,7 @@ def _spawn(info: LocalServerInfo, extra_args: list[str]) -> subprocess.Popen[byt
 
 
 def _forget_after_fork() -> None:
-    global _running
-    _running = None  # in a forked child the server is the parent's, not ours
+    _running.clear()  # in a forked child the servers are the parent's, not ours
 
 
 if hasattr(os, "register_at_fork"):

@@ -318,13 +318,23 @@ def start_lab(
     root_dir: Path | None = None,
     extra_args: Sequence[str] = (),
     settings: Mapping[str, Mapping[str, Any]] | None = None,
+    disabled_extensions: Sequence[str] = (),
     startup_timeout: float = 60.0,
 ) -> Iterator[LabServer]:
-    """Start JupyterLab; yield a :class:`LabServer`; stop it (and its kernels) on exit."""
+    """Start JupyterLab; yield a :class:`LabServer`; stop it (and its kernels) on exit.
+
+    ``disabled_extensions`` are disabled in the server's own (temporary) config dir, as
+    ``jupyter labextension disable NAME`` would do there: e.g. ``@jupyter-widgets/jupyterlab-manager``
+    for a JupyterLab that shows no widgets."""
     base = Path(tempfile.mkdtemp(prefix="glm-lab-"))
     root = Path(root_dir) if root_dir else base / "root"
     root.mkdir(parents=True, exist_ok=True)
     full_env = lab_environment(base, env)
+    if disabled_extensions:
+        labconfig = base / "config" / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        page_config = {"disabledExtensions": {name: True for name in disabled_extensions}}
+        (labconfig / "page_config.json").write_text(json.dumps(page_config))
     for rel, value in {**_LAB_SETTINGS, **(settings or {})}.items():
         p = base / "lab-settings" / rel
         p.parent.mkdir(parents=True, exist_ok=True)
