@@ -26,10 +26,21 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ._conversation_db import ConversationDB
+
+class TurnStore(Protocol):
+    """Where a store keeps its turns beyond the kernel (``_conversation_db.ConversationDB``)."""
+
+    path: Any
+    notebook: str
+
+    def turns(self, name: str) -> list[Turn]: ...
+    def record(self, name: str, turn: Turn) -> tuple[list[Turn], int]: ...
+    def delete(self, name: str | None) -> None: ...
+    def names(self) -> list[str]: ...
+    def close(self) -> None: ...
+
 
 #: Providers whose endpoint keeps earlier reasoning unless told otherwise (GLM's coding endpoint).
 PRESERVED_BY_DEFAULT = frozenset({"zai-coding"})
@@ -189,15 +200,15 @@ class ConversationStore:
     only); once it has, or once it has failed, it is not called again.
     """
 
-    def __init__(self, opener: Callable[[], ConversationDB | None] | None = None) -> None:
+    def __init__(self, opener: Callable[[], TurnStore | None] | None = None) -> None:
         self._conversations: dict[str, Conversation] = {}
         self._opener = opener
-        self._db: ConversationDB | None = None
+        self._db: TurnStore | None = None
         self._broken = False
 
     # -- the disk, each use guarded: a failure warns once and leaves memory in charge ----------
 
-    def _disk(self) -> ConversationDB | None:
+    def _disk(self) -> TurnStore | None:
         if self._db is None and self._opener is not None and not self._broken:
             self._db = self._guard(self._opener)
         return self._db

@@ -1,6 +1,6 @@
 """Where ``--chat`` conversations live on disk: a table in the answer cache's SQLite file.
 
-The file is ``glm.map``'s (``bulk/_cache.py``: ``GLM_NOTEBOOK_CACHE``, else
+The file is ``glm.map``'s (``_store``: ``GLM_NOTEBOOK_CACHE``, else
 ``$XDG_CACHE_HOME/glm_notebook/answers.sqlite3``), opened the same way (write-ahead log, 30 s busy
 timeout). Each turn is a row keyed by the notebook, the conversation's name and its position; the
 row holds the question, the answer, its reasoning and tool messages (as exchanged, JSON with
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._conversation import Turn, place
+from ._store import connect, default_cache_path
 
 __all__ = ["ConversationDB", "notebook_of"]
 
@@ -70,7 +71,6 @@ class ConversationDB:
     """The conversations of one notebook in the ``chat_turns`` table of one SQLite file."""
 
     def __init__(self, notebook: str, path: str | os.PathLike[str] | None = None) -> None:
-        from .bulk._cache import connect, default_cache_path
 
         self.notebook = notebook
         self.path = Path(path) if path is not None else default_cache_path()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._types import ChatResult
+# A ChatResult (``_types``), which imports this module for its ``provenance`` property: annotated
+# loosely here so the import runs one way only.
+ChatResult = Any
 
 METADATA_KEY = "glm_notebook"
 _LONG = 200
