@@ -432,29 +432,29 @@ test("math passes through as written; code blocks keep their language class", ()
 });
 
 test("tool calls show as blocks of text; Approve / Deny reach the kernel", async () => {
-  const { model, el, cleanup } = await mount({ tool_calls: [] });
+  const { model, el, cleanup } = await mount();
   assert.equal(el.querySelector(".glm-tools").hidden, true);
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 1, calls: [
     { id: "c1", name: "<img src=x onerror=alert(1)>", arguments: '{"city": "Pa', state: "streaming" },
-  ]);
+  ] });
   await frames();
   const block = el.querySelector(".glm-tool");
   assert.equal(el.querySelectorAll(".glm-tool img").length, 0);
   assert.match(block.querySelector("summary").textContent, /^Tool call: <img src=x onerror=alert\(1\)> · …/);
   block.open = true; // the user opens it while the arguments stream
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 2, calls: [
     { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "asking" },
-  ]);
+  ] });
   await frames();
   assert.equal(el.querySelector(".glm-tool"), block, "the block is updated in place");
   assert.equal(block.open, true);
   assert.equal(block.querySelector(".glm-tool-ask").hidden, false);
   block.querySelector(".glm-deny").click();
   assert.deepEqual(model.sent.at(-1), { type: "approve", id: "c1", ok: false });
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 3, calls: [
     { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "denied", error: "denied by the user" },
     { id: "c2", name: "get_weather", arguments: "{}", state: "done", output: "</pre><script>x</script>", duration_s: 0.012 },
-  ]);
+  ] });
   await frames();
   const [first, second] = el.querySelectorAll(".glm-tool");
   assert.equal(first.querySelector(".glm-tool-ask").hidden, true);
@@ -464,3 +464,30 @@ test("tool calls show as blocks of text; Approve / Deny reach the kernel", async
   assert.equal(el.querySelectorAll(".glm-tools script").length, 0);
   cleanup();
 });
+
+test("an update to one tool call touches only its block, however many there are", async () => {
+  const { model, el, cleanup } = await mount();
+  const calls = Array.from({ length: 500 }, (_, i) => ({ id: `c${i}`, name: "f", arguments: "{}", state: "streaming" }));
+  model.deliver({ type: "tools", seq: 1, calls });
+  await frames();
+  const box = el.querySelector(".glm-tools");
+  const before = [...box.children];
+  assert.equal(before.length, 500);
+  const changed = [];
+  const observer = new window.MutationObserver((records) => changed.push(...records));
+  observer.observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+  model.deliver({ type: "tools", seq: 2, calls: [{ id: "c7", name: "f", arguments: "{}", state: "done", output: "ok" }] });
+  model.deliver({ type: "tools", seq: 3, calls: [{ id: "c500", name: "g", arguments: "{}", state: "streaming" }] });
+  for (let i = 0; i < 30 && box.children.length < 501; i += 1) await frames(); // renders slow down after a big one
+  observer.disconnect();
+  assert.deepEqual([...box.children].slice(0, 500), before, "no block was replaced");
+  assert.equal(box.children[500].querySelector("summary").textContent, "Tool call: g · …");
+  const touched = new Set(changed.map((r) => (r.target.nodeType === 1 ? r.target : r.target.parentNode).closest?.(".glm-tool")?.dataset.id ?? (r.target === box ? "box" : "?")));
+  assert.deepEqual([...touched].sort(), ["box", "c500", "c7"]);
+  // a full copy (after a lost message) redraws from scratch, with the tools it carries
+  model.deliver({ type: "full", seq: 4, text: "", reasoning: "", tools: [calls[0]] });
+  for (let i = 0; i < 30 && box.children.length !== 1; i += 1) await frames();
+  assert.equal(box.children.length, 1);
+  cleanup();
+});
+
