@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import merge  # noqa: E402
 
 import glm_notebook as glm  # noqa: E402
+from glm_notebook import ChatResult  # noqa: E402
 from glm_notebook.answer._stream_view import StreamView  # noqa: E402
 from glm_notebook.testing import GLMTestServer, Reply  # noqa: E402
 
@@ -67,7 +68,73 @@ def one_run(server: GLMTestServer) -> dict[str, float]:
     }
 
 
+def tool_calls_in_one_turn(calls: int, resend_all: bool = False) -> dict[str, float]:
+    """One turn of ``calls`` tool calls through LiveView (what ``%%glm --tools`` shows): each call
+    streams its arguments in three pieces, then the turn ends and every call runs. Counts the
+    widget's comm traffic and the kernel-side time. ``resend_all``: the peer, every change sends
+    every block (what the view did before issue 18)."""
+    from glm_notebook._types import StreamEvent, ToolCall
+    from glm_notebook.answer._live import LiveView
+    from glm_notebook.answer._run import StopButton
+
+    view = StreamView(model_name="bench", background_flush=False)
+    sent: list[int] = []
+    original = view.comm.send
+
+    def counting_send(data=None, metadata=None, buffers=None):  # type: ignore[no-untyped-def]
+        sent.append(len(json.dumps(data, ensure_ascii=False).encode()))
+        return original(data=data, metadata=metadata, buffers=buffers)
+
+    view.comm.send = counting_send
+    live = LiveView(view, stop=StopButton(False, False))
+    if resend_all:
+
+        def send_all(*, force: bool, changed: int | None = None) -> None:
+            now = time.monotonic()
+            if force or now - live._tools_sent >= 0.2:
+                live._tools_sent = now
+                view.set_tool_calls([live._block(c) for c in live._calls.values()])
+
+        live._send_tools = send_all  # type: ignore[method-assign]
+    start = time.perf_counter()
+    made = []
+    for i in range(calls):
+        call = ToolCall(index=i, id=f"call_{i}", name="lookup")
+        made.append(call)
+        for piece in ('{"q": ', f'"item {i}"', "}"):
+            call.arguments += piece
+            live.feed(StreamEvent(kind="tool_call", text=piece, tool_call=call))
+    live.feed(StreamEvent(kind="finish", finish_reason="tool_calls"))
+    for call in made:
+        call.output, call.duration_s = '{"found": true}', 0.001
+        live.feed(StreamEvent(kind="tool_result", tool_call=call))
+    live.finish(ChatResult(tool_calls=made), None)
+    elapsed = time.perf_counter() - start
+    view.close()
+    return {"calls": calls, "seconds": elapsed, "messages": len(sent), "bytes": sum(sent)}
+
+
 def main() -> None:
+    figures = {}
+    for label, resend_all in (("changed blocks only", False), ("peer: all blocks per change", True)):
+        rows = []
+        for n in (100, 1000):
+            runs = [
+                tool_calls_in_one_turn(n, resend_all) for _ in range(1 if resend_all and n == 1000 else 3)
+            ]
+            rows.append(min(runs, key=lambda r: r["seconds"]))
+        for row in rows:
+            print(
+                f"{label:>28}: {row['calls']:>5.0f} tool calls in one turn: {row['seconds']:.3f} s, "
+                f"{row['messages']:.0f} messages, {row['bytes'] / 1e6:.2f} MB"
+            )
+        figures["peer" if resend_all else "ours"] = {f"calls_{int(r['calls'])}": r for r in rows}
+    ours, peer = figures["ours"], figures["peer"]
+    print(
+        f"  ours for 1,000 calls: {ours['calls_1000']['seconds'] / peer['calls_100']['seconds']:.2f}x the peer's time "
+        f"for 100; the peer takes {peer['calls_1000']['seconds'] / ours['calls_1000']['seconds']:.0f}x ours for 1,000"
+    )
+    merge("view_tool_calls", figures)
     with GLMTestServer() as server:
         runs = [one_run(server) for _ in range(5)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

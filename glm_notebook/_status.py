@@ -7,12 +7,32 @@ terminal IPython, the live view, the static copy and compare panels all format t
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 
 from ._types import ChatResult, ToolCall
 
-__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", "tool_line"]
+__all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", "terminal_safe", "tool_line"]
+
+# What a terminal would act on: escape sequences (CSI; OSC, DCS, SOS, PM and APC strings up to their
+# terminator, which covers window titles and OSC 8 hyperlinks; two-character escapes), the same in
+# their 8-bit C1 forms, and every other C0/C1 control (BEL, backspace, carriage return, DEL).
+_TERMINAL_CONTROL_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every terminal control sequence and control character removed, newlines and
+    tabs kept: model output, tool names and server messages printed to a terminal cannot clear
+    it, retitle the window, hide text or plant a hyperlink. Safe on pieces of a stream too: a
+    sequence cut between two pieces loses its ESC, and the rest prints as plain characters."""
+    return _TERMINAL_CONTROL_RE.sub("", text)
+
 
 #: The alias of the packaged base model (see glm_notebook.local): next-token distributions.
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
@@ -52,12 +72,13 @@ def error_line(error: BaseException) -> str:
     if not isinstance(message, str) or not message:
         detail = str(error)
         message = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return " ".join(message.split())
+    return " ".join(terminal_safe(message).split())
 
 
 def notice_line(message: str, *, model: str | None = None) -> str:
     """The status line while the engine waits (starting, retrying, restarting): ``model · message``."""
-    message = " ".join(message.split())
+    message = " ".join(terminal_safe(message).split())
+    model = " ".join(terminal_safe(model).split()) if model else None
     return f"{model} · {message}" if model else message
 
 
@@ -81,15 +102,18 @@ def status_line(
     model = result.model or result.request.get("model") or model
     origin = result.origin
     if origin.replayed:  # from an answer file: when and with which model, no timings of this run
-        parts.append(f"replayed (recorded {(origin.created or '?')[:10]} with {model or 'an unknown model'})")
+        recorded = " ".join(
+            terminal_safe(f"{(origin.created or '?')[:10]} with {model or 'an unknown model'}").split()
+        )
+        parts.append(f"replayed (recorded {recorded})")  # an answer file is stored state: untrusted too
         offline = False
     if offline:
-        parts.append(f"offline model {model}" if model else "offline model")
+        parts.append(f"offline model {terminal_safe(str(model))}" if model else "offline model")
         note = _NOTES.get(str(model))
         if note is not None and _base_model_note_for(result):
             parts.append(note)
     elif model and not origin.replayed:
-        parts.append(str(model))
+        parts.append(" ".join(terminal_safe(str(model)).split()))
     if origin.replayed:
         pass
     elif metrics.ttft_s is not None:
@@ -123,7 +147,7 @@ def status_line(
     if result.stopped:
         parts.append("stopped")
     elif result.finish_reason:
-        parts.append(str(result.finish_reason))
+        parts.append(terminal_safe(str(result.finish_reason)))
     elif error is None and result.error is None and not result.complete and (result.text or result.reasoning):
         parts.append("incomplete")
     return " · ".join(parts)
@@ -133,10 +157,10 @@ def tool_line(call: ToolCall, width: int = 120) -> str:
     """One finished tool call on one line: ``tool get_weather({"city": "Paris"}) → {...} · 0.01 s``."""
 
     def short(text: str, room: int) -> str:
-        text = " ".join(text.split())
+        text = " ".join(terminal_safe(text).split())
         return text if len(text) <= room else text[: room - 1] + "…"
 
-    head = f"tool {call.name or '?'}({short(call.arguments, width // 2)})"
+    head = f"tool {short(call.name or '?', width // 4)}({short(call.arguments, width // 2)})"
     if call.error:
         return f"{head} → {short(call.error, width // 2)}"
     tail = f" · {call.duration_s:.2f} s" if call.duration_s is not None else ""

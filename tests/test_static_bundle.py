@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
+from _inert import HOSTILE, assert_inert
 from markdown_it import MarkdownIt
 
 from glm_notebook import ChatResult, InsufficientBalance, Metrics, StreamInterrupted, ToolCall, Usage
 from glm_notebook.answer._saved_copy import neutralize_markdown, static_bundle
 
-HOSTILE = [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    "[x](javascript:alert(1))",
-    '<iframe src="https://evil.example"></iframe>',
-    "[y]( JaVaScRiPt\\:alert(1)) [z](&#106;avascript:alert(1)) [w](java&Tab;script&colon;alert(1))",
-    "[v](vbscript:msgbox) [d](data:text/html;base64,PHNjcmlwdD4=) <javascript:alert(1)>",
-    "[ref]: javascript:alert(2)\n\n[r][ref]",
-    '<a href="javascript:alert(1)">a</a> <div onclick="alert(1)">d</div>',
-    '> quote `<q>` <em>x</em>\n<a title="`">`x<script>alert(1)</script>`',
-    "| a | `b` |\n|---|---|\n| <b onmouseover=alert(1)>x</b> | `a|b<script>` |",
-    "<details open ontoggle=alert(1)>",
-    "</details>\n\n<script>alert('after the wrapper')</script>",
-]
-
 
 def render(markdown: str) -> str:
     """The most permissive renderer: raw HTML on, GFM tables."""
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(markdown)
-
-
-class _Elements(HTMLParser):
-    """Collects the elements and attributes a browser would build from some HTML."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {name: value or "" for name, value in attrs}))
-
-
-def assert_inert(html: str) -> None:
-    """No element or attribute that could run script. Escaped text such as "&lt;img onerror=..."
-    may still read "onerror=": it is shown as text, which is what the user should see."""
-    lowered = html.lower()
-    assert "<script" not in lowered and "<iframe" not in lowered
-    assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", lowered)  # no event handler inside any tag
-    assert not re.search(r'(href|src)="\s*(javascript|vbscript|data):', lowered)
-    for tag, attrs in _Elements(html).elements:
-        assert tag not in {"script", "iframe", "img", "object", "embed", "style"}, tag
-        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
-        for name in ("href", "src"):
-            url = re.sub(r"[\x00-\x20]", "", attrs.get(name, "")).lower()
-            assert not url.startswith(("javascript:", "vbscript:", "data:")), (tag, attrs)
 
 
 def test_normal_answer() -> None:
@@ -144,7 +102,7 @@ def test_stopped_offline_and_tool_calls() -> None:
     assert "*offline model · 1 token · 1 tool call · stopped*" in markdown
     # a call that never ran (stopped first) is kept, collapsed, with its arguments
     assert (
-        '<details><summary>Tool call: get_weather · not run</summary>\n\n```json\n{"city": "Paris"}\n```'
+        '<details><summary>Tool call&#58; get&#95;weather · not run</summary>\n\n```json\n{"city": "Paris"}\n```'
         in markdown
     )
 
@@ -166,14 +124,14 @@ def test_hostile_answer_is_inert(hostile: str) -> None:
 
 def test_all_hostile_content_together_and_code_kept() -> None:
     answer = (
-        "\n\n".join(HOSTILE)
+        "\n\n".join(HOSTILE[:12])  # no unclosed fences: those make the whole text a plain block
         + "\n\n```html\n<div>kept</div>\n```\n\nInline `<span>` too.\n\n    <b>indented</b>\n"
     )
     markdown = static_bundle(ChatResult(text=answer, reasoning=answer))["text/markdown"]
     html = render(markdown)
     assert_inert(html)
     assert '<code class="language-html">&lt;div&gt;kept&lt;/div&gt;' in html
-    assert "<code>&lt;span&gt;</code>" in html
+    assert "<code>&lt;span&gt;</code>" in html  # written as <code>&#60;span&#62;</code>
     assert "<pre><code>&lt;b&gt;indented&lt;/b&gt;" in html
     # The text that was HTML still reads as text.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -183,7 +141,10 @@ def test_all_hostile_content_together_and_code_kept() -> None:
 def test_code_is_left_byte_for_byte() -> None:
     code = "```js\nif (a < b && c > d) { el.innerHTML = '<img src=x onerror=alert(1)>'; }\n```"
     assert neutralize_markdown(code) == code
-    assert neutralize_markdown("Use `a<b>` here") == "Use `a<b>` here"
+    assert neutralize_markdown("Use `a[0] * b` here") == "Use `a[0] * b` here"
+    # a code span that would be live or math outside code shows the same code, as <code>
+    assert neutralize_markdown("Use `a<b>` here") == "Use <code>a&#60;b&#62;</code> here"
+    assert "<code>a&lt;b&gt;</code>" in render("Use <code>a&#60;b&#62;</code> here")
 
 
 def test_plain_prose_is_unchanged() -> None:
@@ -224,11 +185,11 @@ def test_entity_encoded_scheme_link_becomes_an_inert_anchor():
         ("$$\nx_1 < y_1\n$$", "$$\nx_1 \\lt  y_1\n$$"),
         ("Both \\(a<b\\) and \\[c<d\\] are math.", "Both \\(a\\lt b\\) and \\[c\\lt d\\] are math."),
         # prose around math and dollars that are not math keep the usual escaping
-        ("It costs $5<$6, <b>x</b>", "It costs $5&lt;$6, &lt;b>x&lt;/b>"),
+        ("It costs $5<$6, <b>x</b>", "It costs \\$5&lt;\\$6, &lt;b>x&lt;/b>"),
         ("$x$<script>alert(1)</script>", "$x$&lt;script>alert(1)&lt;/script>"),
-        ("`$a<b$` is code", "`$a<b$` is code"),
+        ("`$a<b$` is code", "<code>&#36;a&#60;b&#36;</code> is code"),
         # an opener that is never closed is prose, and so is everything after it
-        ("\\[ a < b \\( c < d $$ e < f", "\\[ a &lt; b \\( c &lt; d $$ e &lt; f"),
+        ("\\[ a < b \\( c < d $$ e < f", "\\[ a &lt; b \\( c &lt; d \\$\\$ e &lt; f"),
         ("\\[x\\] then \\[ y < z", "\\[x\\] then \\[ y &lt; z"),
     ],
 )

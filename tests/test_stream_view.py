@@ -408,3 +408,34 @@ def test_front_end_messages_stay_on_the_subshell_they_were_sent_to() -> None:
     comm = KernelComm()
     _handle_front_end_msgs_on_their_subshell(comm)
     assert comm._reply_subshell_for({"method": "custom"}, "subshell-1") == "subshell-1"
+
+
+def test_tool_call_traffic_per_call_does_not_grow_with_the_calls_before_it(views) -> None:
+    """A turn of many calls: each call's changes are sent alone, not every block again (issue 18:
+    1,000 calls in one turn took 14 s when each change re-sent all the blocks)."""
+    from glm_notebook._types import ToolCall
+    from glm_notebook.answer._live import LiveView
+    from glm_notebook.answer._run import StopButton
+
+    def one_turn(count: int) -> tuple[int, int, list[dict[str, Any]]]:
+        view, wire = views()
+        live = LiveView(view, stop=StopButton(False, False))
+        calls = [ToolCall(index=i, id=f"c{i}", name="lookup", arguments='{"q": 1}') for i in range(count)]
+        for call in calls:
+            live.feed(StreamEvent("tool_call", text=call.arguments, tool_call=call))
+        live.feed(StreamEvent("finish", finish_reason="tool_calls"))
+        for call in calls:
+            call.output, call.duration_s = "ok", 0.01
+            live.feed(StreamEvent("tool_result", tool_call=call))
+        shown: dict[str, dict[str, Any]] = {}  # what the browser holds, applying the messages
+        for message in wire.custom:
+            if message["type"] == "tools":
+                shown.update((block["id"], block) for block in message["calls"])
+        assert list(shown.values()) == view.tool_calls
+        return len(wire.custom), wire.bytes(), view.tool_calls
+
+    few_messages, few_bytes, _ = one_turn(20)
+    many_messages, many_bytes, blocks = one_turn(200)
+    assert [b["state"] for b in blocks] == ["done"] * 200
+    assert many_messages == 2 * 200 + 1 and few_messages == 2 * 20 + 1  # per call, and one at the turn end
+    assert many_bytes / 200 < 1.2 * few_bytes / 20  # bytes per call stay the same

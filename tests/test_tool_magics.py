@@ -116,7 +116,7 @@ def test_a_real_kernel_saves_each_call_as_details_and_stores_glm(tmp_path, glm_s
     (answer,) = [o for o in nb.cells[1].outputs if "text/markdown" in o.get("data", {})]
     md = answer["data"]["text/markdown"]
     assert md.startswith("It is **21 °C**.")
-    assert "<details><summary>Tool call: get_weather · " in md
+    assert "<details><summary>Tool call&#58; get&#95;weather · " in md  # shown as "Tool call: get_weather"
     assert '```json\n{"city": "Paris"}\n```' in md and '```text\n{"city":"Paris","temp":21}\n```' in md
     assert "1 tool turn · 1 tool call" in md
     assert nb.cells[2].outputs[0]["text"].strip() == '1 {"city":"Paris","temp":21} It is **21 °C**.'
@@ -141,7 +141,7 @@ def test_a_hostile_tool_name_or_output_stays_text_in_the_saved_copy():
         ),
     ]
     md = static_bundle(result)["text/markdown"]
-    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "<img" not in md and "&#60;img src&#61;x onerror&#61;alert&#40;1&#41;&#62;" in md  # shown as text
     # the output sits in a fence longer than any backtick run inside, so it cannot close the block
     assert '````json\n{"a": "```"}\n````' in md
     assert "```text\n</details><script>alert(2)</script>\n```" in md

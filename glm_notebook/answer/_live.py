@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._provenance import output_metadata
-from .._status import notice_line
+from .._status import notice_line, terminal_safe
 from .._types import ChatResult, StreamEvent
 from ._run import StopButton
 from ._saved_copy import static_bundle, streaming_bundle
@@ -58,6 +58,8 @@ class LiveView:
         self._named = bool(view.model_name)
         self._calls: dict[int, ToolCall] = {}  # by id(): a call object lives through the loop
         self._states: dict[int, str] = {}
+        self._streaming: dict[int, None] = {}  # calls whose arguments are still arriving
+        self._dirty: dict[int, None] = {}  # calls whose block changed since it was last sent
         self._tools_sent = 0.0
         self._answers: dict[str, bool] = {}
         self._answered = threading.Condition()
@@ -104,20 +106,26 @@ class LiveView:
             self._name_model()  # the offline model's name is known once its server has started
         kind = event.kind
         if kind == "tool_call" and event.tool_call is not None:
-            new = id(event.tool_call) not in self._calls
-            self._calls[id(event.tool_call)] = event.tool_call
-            self._states.setdefault(id(event.tool_call), "streaming")
-            self._send_tools(force=new)
+            key = id(event.tool_call)
+            new = key not in self._calls
+            self._calls[key] = event.tool_call
+            if new:
+                self._states[key] = "streaming"
+                self._streaming[key] = None
+            self._send_tools(force=new, changed=key)
         elif kind == "tool_result" and event.tool_call is not None:
             call = event.tool_call
             self._calls[id(call)] = call
             denied = call.error == "denied by the user"
             self._states[id(call)] = "denied" if denied else ("failed" if call.error else "done")
-            self._send_tools(force=True)
+            self._streaming.pop(id(call), None)
+            self._send_tools(force=True, changed=id(call))
         elif kind == "finish" and event.finish_reason == "tool_calls":
-            for key, state in self._states.items():
-                if state == "streaming":
+            for key in self._streaming:
+                if self._states.get(key) == "streaming":
                     self._states[key] = "running"
+                    self._dirty[key] = None
+            self._streaming.clear()
             self._send_tools(force=True)
         else:
             self.view.feed(event)
@@ -159,22 +167,22 @@ class LiveView:
             except Exception:  # noqa: BLE001 - no stdin (nbclient, papermill): nobody can say yes
                 self._calls[id(call)] = call
                 self._states[id(call)] = "denied"
-                self._send_tools(force=True)
+                self._send_tools(force=True, changed=id(call))
                 print(
-                    f"{call.name} needs approval, but this kernel cannot ask (no buttons, no input()): "
+                    f"{terminal_safe(call.name)} needs approval, but this kernel cannot ask (no buttons, no input()): "
                     "denied. Pass approver=... to client.chat, or run the notebook in JupyterLab."
                 )
                 return False
         key = call.id or f"call_{id(call)}"
         self._calls[id(call)] = call
         self._states[id(call)] = "asking"
-        self._send_tools(force=True)
+        self._send_tools(force=True, changed=id(call))
         with self._answered:
             while key not in self._answers and not self._stopping:
                 self._answered.wait(timeout=0.2)  # short waits: a kernel interrupt gets through
         ok = self._answers.pop(key, False)  # Stop while asking: denied
         self._states[id(call)] = "running" if ok else "denied"
-        self._send_tools(force=True)
+        self._send_tools(force=True, changed=id(call))
         return ok
 
     def _clicks_arrive(self, wait_s: float = 5.0) -> bool:
@@ -195,12 +203,17 @@ class LiveView:
             self._answers[call_id] = ok
             self._answered.notify_all()
 
-    def _send_tools(self, *, force: bool) -> None:
+    def _send_tools(self, *, force: bool, changed: int | None = None) -> None:
+        """Send the blocks that changed (only those: a turn's cost stays linear in its calls)."""
+        if changed is not None:
+            self._dirty[changed] = None
         now = time.monotonic()
-        if not force and now - self._tools_sent < _TOOL_UPDATE_S:
+        if not self._dirty or (not force and now - self._tools_sent < _TOOL_UPDATE_S):
             return
         self._tools_sent = now
-        self.view.set_tool_calls([self._block(c) for c in self._calls.values()])
+        blocks = [self._block(self._calls[key]) for key in self._dirty]
+        self._dirty.clear()
+        self.view.update_tool_calls(blocks)
 
     def _block(self, call: ToolCall) -> dict[str, Any]:
         return {

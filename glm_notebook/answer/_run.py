@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
 
-from .._status import error_line, status_line, tool_line
+from .._status import error_line, status_line, terminal_safe, tool_line
 from .._types import ChatResult, Notice, StreamEvent
 from ..client._endpoint import STARTING_MESSAGE
 from ._usage import SessionUsage
@@ -292,7 +292,8 @@ class AnswerRun:
 
 
 class TerminalView:
-    """An answer streamed to stdout (terminal IPython, or no widget front end); no widget imports."""
+    """An answer streamed to stdout (terminal IPython, or no widget front end); no widget imports.
+    Everything it writes goes through ``terminal_safe``: no escape sequence reaches the terminal."""
 
     def __init__(
         self, out: IO[str] | None = None, *, offline: bool = False, model: str | None = None
@@ -333,7 +334,9 @@ class TerminalView:
             return
         else:
             return
-        self._mid_line = bool(event.text) and not event.text.endswith("\n")
+        shown = terminal_safe(event.text)
+        if shown:
+            self._mid_line = not shown.endswith("\n")
 
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         # One line each, starting on a line of their own (a newline only if the answer left one open).
@@ -346,5 +349,5 @@ class TerminalView:
         self._mid_line = False
 
     def _write(self, text: str) -> None:
-        self.out.write(text)
+        self.out.write(terminal_safe(text))  # the answer, thinking, names: the model's, untrusted
         self.out.flush()

@@ -1,4 +1,4 @@
-"""The static copy of a finished answer, and the Markdown neutralising that makes it safe to save.
+r"""The static copy of a finished answer, and the Markdown neutralising that makes it safe to save.
 
 ``static_bundle(result, error=None, offline=False)`` returns ``{"text/markdown": ..., "text/plain": ...}``.
 The ``%%glm`` magic swaps the live StreamView for it when the stream ends, so the saved notebook
@@ -7,27 +7,40 @@ reads well on GitHub, in nbconvert and after reopening JupyterLab (no widget sta
 The answer is untrusted model output placed into Markdown that some front ends render with raw HTML
 enabled, so ``neutralize_markdown`` rewrites it before it is saved:
 
-* code is left exactly as written: fenced and indented code blocks and code spans (located with
-  markdown-it-py, not guessed), so a code block still shows ``<div>`` literally;
+Renderers disagree about where code and math are (nbconvert's mistune reads ``$...$``, ``$$``,
+``\\[`` and ``\begin{..}`` before code, across blocks), so nothing here relies on them agreeing:
+
+* fenced and indented code blocks are left exactly as written (located with markdown-it-py);
+* a code span is left as written unless it holds ``< > $ & : \``; then it becomes ``<code>`` with
+  its punctuation as character references: the same code on screen, and no HTML, math or link
+  to any renderer that does not see it as code (``$`$<img onerror>`$`` was one);
 * everywhere else ``<`` becomes ``&lt;``: no raw HTML, no ``<script>``, no ``<img onerror>``;
-  inside math (``$...$``, ``$$...$$``, found by the live view's rules) it becomes ``\\lt `` instead:
+  inside math (``$...$``, ``$$...$$``, found by the live view's rules) it becomes ``\lt `` instead:
   JupyterLab hands math to MathJax as written, where ``&lt;`` would show as those four characters;
+* a ``$``, ``\\[`` or ``\begin{x}`` in prose that is not paired in the same stretch of prose is
+  escaped, so no renderer can pair it with one inside a code block;
 * character references that could spell a URL scheme (``&#106;``, ``&colon;``, ``&Tab;``) are
   escaped, so they show as written instead of decoding inside a link;
-* a link or reference-definition target starting with ``javascript:``, ``vbscript:``, ``data:`` or
-  ``file:`` gets a ``#`` in front, which turns it into a harmless in-page anchor.
+* a link or definition target that reads as ``javascript:``, ``vbscript:``, ``data:`` or ``file:``
+  after entity and percent decoding (up to three times: mistune decodes twice) gets a ``#`` in
+  front, which turns it into a harmless in-page anchor; an image becomes a link (loading it could
+  leak what a prompt injection put in its URL), and a mermaid block holding ``<`` or ``&`` is
+  shown as text (nbconvert writes mermaid source into its page unescaped).
 
 The result is then parsed again with markdown-it-py in its most permissive mode (``html=True``, every
 link scheme accepted). If any raw HTML or dangerous link is still found there, the text falls back to
 a plain fenced block. The ``<details>`` wrappers this module adds around the reasoning and around
-each tool call (its summary HTML-escaped, its arguments and result fenced) and the ``<sub>``
-around the status line are the only raw HTML in the bundle.
+each tool call (its summary one line with every punctuation character a reference: a tool name
+is the model's too; arguments and result fenced), the ``<sub>`` around the status line and the
+``<code>`` tags above are the only raw HTML in the bundle. tests/test_saved_copy_inert.py runs a
+hostile corpus through nbconvert's real exporter.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,10 +59,16 @@ _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # whitespace that may include one line break.
 # A target that starts with an escaped character reference (``&#106;avascript:``) is made inert too:
 # left alone it would be a relative link to a file named "&..." (a 404 in JupyterLab).
-_LINK_TARGET_RE = re.compile(r"(\]\s*[(:]\s*)((?:javascript|vbscript|data|file)\s*\\?:|&amp;)", re.IGNORECASE)
+_LINK_TARGET_RE = re.compile(r"(\]\s*[(:]\s*(?:&lt;)?)([^\s)]+)")
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # Characters an entity must not produce outside code: they could spell a scheme such as "javascript:".
 _SCHEME_CHARS_RE = re.compile(r"[A-Za-z0-9:\x00-\x20\x7f]")
+_LONE_DOLLAR_RE = re.compile(r"(?<!\\)\$")
+_IMAGE_RE = re.compile(r"(?<!\\)!\[")
+_LATEX_OPENER_RE = re.compile(r"\\\\[\[(]|\\begin\{([a-z]*\*?)\}")
+_LATEX_CLOSERS = {"\\\\[": "\\\\]", "\\\\(": "\\\\)"}
+_RISKY_IN_CODE_RE = re.compile(r"[<>$&:\\]")
+_PUNCTUATION_RE = re.compile(r"[!-/:-@\[-`{-~]")  # ASCII punctuation
 _UNESCAPED_PIPE_RE = re.compile(r"(?<!\\)\|")
 # Math as JupyterLab finds it before rendering Markdown: $$...$$ and \[...\] (may span lines),
 # \(...\), and $...$ on one line by the live view's rule (js/src/markdown.js, after Pandoc: no space
@@ -59,6 +78,8 @@ _UNESCAPED_PIPE_RE = re.compile(r"(?<!\\)\|")
 _MATH_OPENER_RE = re.compile(r"\$\$|\$|\\\[|\\\(")
 _INLINE_MATH_RE = re.compile(r"\$(?=[^\s$])(?:\\.|[^\\$\n])*?[^\s\\$]\$(?!\d)|\$[^\s$\\]\$(?!\d)")
 _MATH_CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
+_MERMAID_RE = re.compile(r"\s*mermaid", re.IGNORECASE)
+_OUR_HTML = ("<code>", "</code>")
 _SENTINEL = "glm-notebook-end-of-text"
 _MAX_PARSED = 300_000  # characters; markdown-it-py parses roughly 50-300 KB a second
 
@@ -76,7 +97,7 @@ def _record_code_spans(state: StateInline, silent: bool) -> bool:
         and len(state.tokens) > count
         and state.tokens[-1].type == "code_inline"
     ):
-        spans.append((start, state.pos))
+        spans.append((start, state.pos, state.tokens[-1].content))
     return matched
 
 
@@ -101,8 +122,11 @@ _CHECKER = _checker()
 
 
 def _is_bad_url(url: str) -> bool:
+    """True when ``url`` could name a script scheme in some renderer or browser."""
+    for _ in range(3):  # renderers differ in how often they decode references (mistune: twice)
+        url = urllib.parse.unquote(html.unescape(url))
     # Browsers ignore ASCII whitespace and control characters when reading a scheme.
-    compact = re.sub(r"[\x00-\x20\x7f]", "", url).lower()
+    compact = re.sub(r"[\x00-\x20\x7f\\]", "", url).lower()
     return compact.startswith(_BAD_SCHEMES)
 
 
@@ -114,16 +138,60 @@ def _escape_entity(match: re.Match[str]) -> str:
     return ref
 
 
+def _escape_outside_math(text: str) -> str:
+    """Prose outside math: no ``<`` (no HTML), and no math delimiter left without its partner here,
+    which another renderer could pair with one inside code further on (nbconvert's mistune pairs
+    ``$$``, ``\\[`` and ``\\begin{..}`` across blocks, code included, before it looks for code)."""
+    text = _LONE_DOLLAR_RE.sub(r"\\$", text.replace("<", "&lt;"))
+    # An image would load from its URL when the copy is shown, which can leak what a prompt
+    # injection put there: a link, as in the live view.
+    text = _IMAGE_RE.sub("[image: ", text)
+    return _unpaired_latex(text)
+
+
+def _unpaired_latex(text: str) -> str:
+    # ``\\[`` with no ``\\]`` after it, ``\begin{x}`` with no ``\end{x}`` after it: their first
+    # backslash becomes ``&#92;``, which shows the same and opens nothing.
+    out, pos = [], 0
+    for match in _LATEX_OPENER_RE.finditer(text):
+        if match.start() < pos:
+            continue
+        closer = _LATEX_CLOSERS.get(match.group(0)) or "\\end{" + (match.group(1) or "") + "}"
+        if text.find(closer, match.end()) == -1:
+            out.append(text[pos : match.start()] + "&#92;")
+            pos = match.start() + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _neutralize_prose(text: str) -> str:
     """Neutralise Markdown text that holds no code."""
     text = _ENTITY_RE.sub(_escape_entity, text)
     out, pos = [], 0
     for start, end in _math_spans(text):
-        out.append(text[pos:start].replace("<", "&lt;"))
+        out.append(_escape_outside_math(text[pos:start]))
         out.append(text[start:end].replace("<", "\\lt "))
         pos = end
-    out.append(text[pos:].replace("<", "&lt;"))
-    return _LINK_TARGET_RE.sub(r"\1#\2", "".join(out))
+    out.append(_escape_outside_math(text[pos:]))
+    return _LINK_TARGET_RE.sub(_disarm_link_target, "".join(out))
+
+
+def _disarm_link_target(match: re.Match[str]) -> str:
+    """A ``#`` in front of a link or definition target that some renderer could read as a script
+    scheme: after entity decoding (mistune decodes ``&amp;#x73;`` twice), percent decoding and
+    dropping the whitespace, control characters and backslashes browsers and renderers skip."""
+    lead, target = match.group(1), match.group(2)
+    return lead + "#" + target if _is_bad_url(target) else match.group(0)
+
+
+def _code_span(source: str, content: str) -> str:
+    """A code span is kept as written unless it holds a character that would be live, or would
+    pair with math, if a renderer did not see it as code (nbconvert reads math before code spans):
+    then it becomes ``<code>`` with every punctuation character as a character reference, which
+    every renderer shows as the same code and none can read as HTML, math, a link or emphasis."""
+    if not _RISKY_IN_CODE_RE.search(content):
+        return source
+    return "<code>" + _PUNCTUATION_RE.sub(lambda m: f"&#{ord(m.group(0))};", content) + "</code>"
 
 
 def _math_spans(text: str) -> list[tuple[int, int]]:
@@ -153,7 +221,7 @@ def _math_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _code_spans(src: str) -> list[tuple[int, int]]:
+def _code_spans(src: str) -> list[tuple[int, int, str]]:
     env: dict[str, Any] = {"src": src, "code_spans": []}
     _LOCATOR.inline.parse(src, _LOCATOR, env, [])
     return env["code_spans"]
@@ -162,9 +230,9 @@ def _code_spans(src: str) -> list[tuple[int, int]]:
 def _neutralize_inline(src: str, *, keep_code_spans: bool) -> str:
     spans = _code_spans(src) if keep_code_spans else []
     out, pos = [], 0
-    for start, end in spans:
+    for start, end, content in spans:
         out.append(_neutralize_prose(src[pos:start]))
-        out.append(src[start:end])
+        out.append(_code_span(src[start:end], content))
         pos = end
     out.append(_neutralize_prose(src[pos:]))
     return "".join(out)
@@ -192,6 +260,9 @@ def _rewrite(text: str, *, keep_code_spans: bool) -> str:
         elif token.type in ("fence", "code_block"):
             for number in range(*token.map):
                 kind[number] = "code"
+            if token.type == "fence" and _MERMAID_RE.match(token.info) and re.search("[<&]", token.content):
+                # nbconvert writes a mermaid block's source into its page as HTML, unescaped
+                lines[token.map[0]] = lines[token.map[0]].replace(token.info, "text", 1)
         elif token.type == "inline":
             if in_table:
                 table_rows.update(range(*token.map))
@@ -228,8 +299,8 @@ def _is_safe(markdown: str) -> bool:
     stack = list(tokens)
     while stack:
         token = stack.pop()
-        if token.type in ("html_block", "html_inline"):
-            return False
+        if token.type == "html_block" or (token.type == "html_inline" and token.content not in _OUR_HTML):
+            return False  # raw HTML, other than the <code> tags _code_span writes
         stack.extend(token.children or ())
     return not any(_is_bad_url(url) for url in _links(tokens))
 
@@ -269,14 +340,24 @@ def neutralize_markdown(text: str) -> str:
 def _escape_inline(text: str) -> str:
     """Escape text so Markdown shows it literally on one line (model names, error messages)."""
     text = " ".join(text.split())
-    return re.sub(r"([\\`*_\[\]<>#!|~&])", r"\\\1", text)
+    return re.sub(r"([\\`*_\[\]<>#!|~&$])", r"\\\1", text)
 
 
+_SUMMARY_CHARS = 200  # a tool name is the model's: keep its summary line short
 _TOOL_PREVIEW = 2000  # characters of a call's arguments and of its result kept in the saved copy
 
 
 def _clip(text: str) -> str:
     return text if len(text) <= _TOOL_PREVIEW else text[:_TOOL_PREVIEW] + f"\n… ({len(text):,} characters)"
+
+
+def _inert_summary(text: str) -> str:
+    """One line of text for a ``<summary>``, shown as written in any context: HTML, Markdown or
+    math (every punctuation character a character reference, whitespace runs a single space)."""
+    text = " ".join(text.split())
+    if len(text) > _SUMMARY_CHARS:
+        text = text[: _SUMMARY_CHARS - 1] + "…"
+    return _PUNCTUATION_RE.sub(lambda m: f"&#{ord(m.group(0))};", text)
 
 
 def _tool_calls_block(result: ChatResult) -> str:
@@ -290,7 +371,7 @@ def _tool_calls_block(result: ChatResult) -> str:
             outcome = "not run"
         else:
             outcome = f"{call.duration_s:.2f} s" if call.duration_s is not None else "done"
-        summary = html.escape(f"Tool call: {call.name or '?'} · {outcome}", quote=False)
+        summary = _inert_summary(f"Tool call: {call.name or '?'} · {outcome}")
         body = [_fence(_clip(call.arguments or "{}"), "json")]
         if call.error:
             body.append(_fence(_clip(call.error), "text"))

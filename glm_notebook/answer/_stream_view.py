@@ -18,12 +18,15 @@ Messages, kernel to browser (custom messages; ``seq`` counts 1, 2, 3 ... so the 
 
     {"type": "delta", "seq": 7, "text": "new answer text", "reasoning": "new thinking"}
     {"type": "delta", "seq": 8, "text": "...", "end": {"text": 1234, "reasoning": 56}}
-    {"type": "full", "seq": 9, "text": "...", "reasoning": "...", "end": {...}}
+    {"type": "full", "seq": 9, "text": "...", "reasoning": "...", "tools": [...], "end": {...}}
+    {"type": "tools", "seq": 10, "calls": [{"id": "call_1", "name": ..., "state": "running", ...}]}
 
 ``text``/``reasoning`` are left out when empty. ``end`` comes once, in the last message sent by
 ``finish()``: the final lengths in UTF-16 code units (JavaScript's ``string.length``), so the browser
 can check it holds everything. ``full`` carries the whole text, sent only on a ``resync`` request or
-when ``finish()`` is given a result that does not extend what was fed.
+when ``finish()`` is given a result that does not extend what was fed. ``tools`` carries only the
+tool-call blocks that changed (matched by id; ``"replace": true`` from ``set_tool_calls``), so a
+turn of 1,000 calls costs per call what a turn of 10 does.
 
 Browser to kernel: ``{"type": "hello"}`` (when a view is rendered, then every 0.4 s until the
 Stop button is on or the answer ends: a fresh kernel's first greeting can leave before JupyterLab
@@ -37,7 +40,8 @@ honour that). A ``hello`` that arrives while the answer streams proves it, and t
 button on (when an ``on_stop`` callback is registered and ``auto_stop_button`` is True); until
 then the view says "interrupt the kernel (■) to stop". The callbacks run on that subshell thread.
 
-Status, error, title and the stop-button switch are small synced traits.
+Status, error, title and the stop-button switch are small synced traits; the answer, the thinking
+and the tool-call blocks travel only in custom messages (never saved with the widget state).
 """
 
 from __future__ import annotations
@@ -106,11 +110,6 @@ class StreamView(anywidget.AnyWidget):
         help="Turn show_stop_button on when the browser's greeting reaches the kernel while the answer "
         "streams (proof that a Stop click would too) and an on_stop callback is registered.",
     )
-    tool_calls = traitlets.List(
-        traitlets.Dict(),
-        help="The tool calls so far, for their blocks: {id, name, arguments, state, output, error, "
-        "duration_s}; state is streaming, running, asking, done, failed or denied (set_tool_calls).",
-    ).tag(sync=True)
     _stream_id = traitlets.Unicode("", help="Ties the browser's per-model state to its views.").tag(sync=True)
     _code_version = traitlets.Unicode(
         _CODE_VERSION, help="Which view code the loader waits for (a page imports each version once)."
@@ -148,6 +147,7 @@ class StreamView(anywidget.AnyWidget):
         self._end: dict[str, int] | None = None
         #: True once a ``hello`` came back: a front end renders this view (LiveView's fallback).
         self.greeted = False
+        self._tools: dict[str, dict[str, Any]] = {}  # tool-call blocks by id, in order of arrival
         kwargs.setdefault("layout", _shared_layout())
         super().__init__(
             model_name=model_name,
@@ -231,11 +231,28 @@ class StreamView(anywidget.AnyWidget):
         if timer is not None and timer is not threading.current_thread():
             timer.join(timeout=1.0)
 
-    def set_tool_calls(self, calls: list[dict[str, Any]]) -> None:
-        """Show these tool-call blocks (a synced trait: the caller sends it at state changes and
-        at most a few times a second while arguments stream)."""
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The tool-call blocks shown: {id, name, arguments, state, output, error, duration_s};
+        state is streaming, running, asking, done, failed or denied."""
         with self._lock:
-            self.tool_calls = calls
+            return list(self._tools.values())
+
+    def update_tool_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Add or update these tool-call blocks (matched by ``id``); the others stay as they are.
+        One message carrying only these blocks, so a turn of many calls costs the same per call
+        however many came before (the caller sends at state changes, and at most a few times a
+        second while arguments stream)."""
+        with self._lock:
+            for call in calls:
+                self._tools[call["id"]] = call
+            self._send_locked({"type": "tools", "calls": calls})
+
+    def set_tool_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Show exactly these tool-call blocks (replaces all of them)."""
+        with self._lock:
+            self._tools = {call["id"]: call for call in calls}
+            self._send_locked({"type": "tools", "calls": calls, "replace": True})
 
     def on_approval(self, callback: Callable[[str, bool], Any]) -> None:
         """Register ``callback(call_id, approved)`` for the Approve / Deny buttons of a block in
@@ -310,7 +327,14 @@ class StreamView(anywidget.AnyWidget):
         self._text, self._reasoning = [result.text], [result.reasoning]
         self._pending_text.clear()
         self._pending_reasoning.clear()
-        self._send_locked({"type": "full", "text": result.text, "reasoning": result.reasoning})
+        self._send_locked(
+            {
+                "type": "full",
+                "text": result.text,
+                "reasoning": result.reasoning,
+                "tools": list(self._tools.values()),
+            }
+        )
 
     def _wake_timer_locked(self) -> None:
         if self._timer is None or not self._timer.is_alive():
@@ -374,6 +398,7 @@ class StreamView(anywidget.AnyWidget):
                     "type": "full",
                     "text": "".join(self._text),
                     "reasoning": "".join(self._reasoning),
+                    "tools": list(self._tools.values()),
                 }
                 if self._end is not None:
                     message["end"] = self._end

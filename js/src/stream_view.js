@@ -33,6 +33,25 @@ export class StreamState {
     this.lost = false; // a gap or a length mismatch that no full copy has repaired yet
     this.resyncRequested = false;
     this.listeners = new Set();
+    // Tool-call blocks by id (in order of arrival). Views follow `toolLog`, the ids in the order
+    // they changed, from where they last looked, so an update costs the same however many calls
+    // came before; a new `toolEpoch` (a full copy, or a replace) makes them redraw every block.
+    this.tools = new Map();
+    this.toolLog = [];
+    this.toolEpoch = 0;
+  }
+
+  setTools(calls, replace) {
+    if (replace) {
+      this.tools = new Map();
+      this.toolLog = [];
+      this.toolEpoch += 1;
+    }
+    for (const call of Array.isArray(calls) ? calls : []) {
+      if (!call || typeof call.id !== "string") continue;
+      this.tools.set(call.id, call);
+      if (!replace) this.toolLog.push(call.id);
+    }
   }
 
   handle(msg) {
@@ -41,12 +60,16 @@ export class StreamState {
     if (msg.type === "full") {
       this.text = typeof msg.text === "string" ? msg.text : "";
       this.reasoning = typeof msg.reasoning === "string" ? msg.reasoning : "";
+      if (Array.isArray(msg.tools)) this.setTools(msg.tools, true);
       this.lost = false;
       this.resyncRequested = false;
     } else if (msg.type === "delta") {
       if (msg.seq !== this.seq + 1) this.lost = true; // a message went missing in transit
       if (typeof msg.text === "string") this.text += msg.text;
       if (typeof msg.reasoning === "string") this.reasoning += msg.reasoning;
+    } else if (msg.type === "tools") {
+      if (msg.seq !== this.seq + 1) this.lost = true;
+      this.setTools(msg.calls, msg.replace === true);
     } else {
       return;
     }
@@ -69,59 +92,91 @@ export class StreamState {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tool calls (the synced `tool_calls` trait): one collapsible block each, text only
+// Tool calls ("tools" messages): one collapsible block each, text only
 
 const TOOL_STATES = {
   streaming: "…", running: "running…", asking: "waiting for your approval", done: "", failed: "failed",
   denied: "denied",
 };
 
+// The blocks of each tools box by call id, so one call's update finds its block without a scan.
+const BLOCKS = new WeakMap();
+
+function blocksOf(box) {
+  let blocks = BLOCKS.get(box);
+  if (blocks === undefined) {
+    blocks = new Map([...box.children].map((node) => [node.dataset.id, node]));
+    BLOCKS.set(box, blocks);
+  }
+  return blocks;
+}
+
+function newToolBlock(doc, id, send) {
+  const block = element(doc, "details", "glm-tool");
+  block.dataset.id = id;
+  const summary = element(doc, "summary", "glm-tool-summary");
+  const args = element(doc, "pre", "glm-tool-args");
+  const out = element(doc, "pre", "glm-tool-output");
+  const ask = element(doc, "div", "glm-tool-ask");
+  const approve = element(doc, "button", "glm-approve", "Approve");
+  const deny = element(doc, "button", "glm-deny", "Deny");
+  for (const [button, ok] of [[approve, true], [deny, false]]) {
+    button.type = "button";
+    button.addEventListener("click", () => {
+      approve.disabled = deny.disabled = true;
+      send({ type: "approve", id, ok });
+    });
+  }
+  ask.append(approve, deny);
+  block.append(summary, ask, args, out);
+  return block;
+}
+
+// Text only (textContent): a tool's name, arguments and result are the model's, never HTML.
+function fillToolBlock(block, call) {
+  const state = typeof call.state === "string" ? call.state : "streaming";
+  const seconds = typeof call.duration_s === "number" ? ` · ${call.duration_s.toFixed(2)} s` : "";
+  const label = TOOL_STATES[state] ?? state;
+  block.className = `glm-tool glm-tool-${state}`;
+  const [summary, ask, args, out] = block.children;
+  summary.textContent = `Tool call: ${call.name || "?"}${label ? ` · ${label}` : ""}${seconds}`;
+  args.textContent = call.arguments || "";
+  out.textContent = call.error || call.output || "";
+  out.hidden = !out.textContent;
+  ask.hidden = state !== "asking";
+  if (state === "asking") {
+    block.open = true; // the question must be seen
+    for (const button of ask.children) button.disabled = false;
+  }
+}
+
 /** Keep one <details> per call id in `box`, updated in place (its open/closed state survives). */
 export function renderToolCalls(box, calls, doc, send) {
-  const known = new Map([...box.children].map((node) => [node.dataset.id, node]));
-  const wanted = [];
+  const known = blocksOf(box);
+  const wanted = new Map();
   for (const call of Array.isArray(calls) ? calls : []) {
     if (!call || typeof call.id !== "string") continue;
-    let block = known.get(call.id);
-    if (!block) {
-      block = element(doc, "details", "glm-tool");
-      block.dataset.id = call.id;
-      const summary = element(doc, "summary", "glm-tool-summary");
-      const args = element(doc, "pre", "glm-tool-args");
-      const out = element(doc, "pre", "glm-tool-output");
-      const ask = element(doc, "div", "glm-tool-ask");
-      const approve = element(doc, "button", "glm-approve", "Approve");
-      const deny = element(doc, "button", "glm-deny", "Deny");
-      for (const [button, ok] of [[approve, true], [deny, false]]) {
-        button.type = "button";
-        button.addEventListener("click", () => {
-          approve.disabled = deny.disabled = true;
-          send({ type: "approve", id: call.id, ok });
-        });
-      }
-      ask.append(approve, deny);
-      block.append(summary, ask, args, out);
-    }
-    const state = typeof call.state === "string" ? call.state : "streaming";
-    const seconds = typeof call.duration_s === "number" ? ` · ${call.duration_s.toFixed(2)} s` : "";
-    const label = TOOL_STATES[state] ?? state;
-    block.className = `glm-tool glm-tool-${state}`;
-    block.querySelector(".glm-tool-summary").textContent =
-      `Tool call: ${call.name || "?"}${label ? ` · ${label}` : ""}${seconds}`;
-    block.querySelector(".glm-tool-args").textContent = call.arguments || "";
-    const out = block.querySelector(".glm-tool-output");
-    out.textContent = call.error || call.output || "";
-    out.hidden = !out.textContent;
-    const ask = block.querySelector(".glm-tool-ask");
-    ask.hidden = state !== "asking";
-    if (state === "asking") {
-      block.open = true; // the question must be seen
-      for (const button of ask.children) button.disabled = false;
-    }
-    wanted.push(block);
+    const block = known.get(call.id) ?? newToolBlock(doc, call.id, send);
+    fillToolBlock(block, call);
+    wanted.set(call.id, block);
   }
-  box.replaceChildren(...wanted);
-  box.hidden = wanted.length === 0;
+  box.replaceChildren(...wanted.values());
+  BLOCKS.set(box, wanted);
+  box.hidden = wanted.size === 0;
+}
+
+/** Add or update one call's block, touching no other block (a new one goes last). */
+export function updateToolCall(box, call, doc, send) {
+  if (!call || typeof call.id !== "string") return;
+  const blocks = blocksOf(box);
+  let block = blocks.get(call.id);
+  if (block === undefined) {
+    block = newToolBlock(doc, call.id, send);
+    blocks.set(call.id, block);
+    box.append(block);
+  }
+  fillToolBlock(block, call);
+  box.hidden = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +235,8 @@ function mountView(model, el, state) {
 
   const answerMarkdown = new IncrementalMarkdown(answer, doc);
   const reasoningMarkdown = new IncrementalMarkdown(reasoning, doc);
-  let shownCalls = null;
+  let toolEpoch = -1; // which full set of blocks is drawn
+  let toolCursor = 0; // how far into state.toolLog the blocks are up to date
   let scheduled = false;
   let notBefore = 0;
   let disposed = false;
@@ -217,10 +273,15 @@ function mountView(model, el, state) {
     const started = now();
     const deadline = started + FRAME_BUDGET_MS;
     let caughtUp = answerMarkdown.update(state.text, deadline);
-    const calls = model.get("tool_calls");
-    if (calls !== shownCalls) {
-      renderToolCalls(tools, calls, doc, (msg) => model.send(msg));
-      shownCalls = calls;
+    const send = (msg) => model.send(msg);
+    if (toolEpoch !== state.toolEpoch) {
+      renderToolCalls(tools, [...state.tools.values()], doc, send);
+      toolEpoch = state.toolEpoch;
+      toolCursor = state.toolLog.length;
+    } else if (toolCursor < state.toolLog.length) {
+      const changed = new Set(state.toolLog.slice(toolCursor));
+      toolCursor = state.toolLog.length;
+      for (const id of changed) updateToolCall(tools, state.tools.get(id), doc, send);
     }
     // Collapsed thinking is rendered only when someone opens it.
     if (thinking.open) caughtUp = reasoningMarkdown.update(state.reasoning, Math.max(deadline, now() + 2)) && caughtUp;
@@ -252,7 +313,7 @@ function mountView(model, el, state) {
   thinking.addEventListener("toggle", onToggle);
   stop.addEventListener("click", onClick);
   state.listeners.add(schedule);
-  for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button", "tool_calls"]) {
+  for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
     model.on(`change:${name}`, schedule);
   }
   renderNow();
@@ -275,7 +336,7 @@ function mountView(model, el, state) {
     state.listeners.delete(schedule);
     thinking.removeEventListener("toggle", onToggle);
     stop.removeEventListener("click", onClick);
-    for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button", "tool_calls"]) {
+    for (const name of ["status", "error", "done", "title", "model_name", "offline", "show_stop_button"]) {
       model.off(`change:${name}`, schedule);
     }
   };

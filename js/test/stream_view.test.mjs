@@ -95,6 +95,63 @@ test("hostile output cannot run script", async () => {
   cleanup();
 });
 
+// The saved copy's corpus (tests/_inert.py), in the live view: answer, opened thinking and tool blocks.
+const IMG = "<img src=x onerror=alert(1)>";
+const CORPUS = [
+  "$`$" + IMG + "`$", "[x](java&#x73;cript:alert(1))", "[x](java&amp;#x73;cript:alert(1))",
+  "[x](%6Aavascript:alert(1)) [y](jav%09ascript:alert(1))", "[x](<javascript:alert(1)>) [y](\njavascript:alert(1))",
+  "[x]: java&#x73;cript:alert(1)\n\n[y][x]", "[x]:\n  JAVASCRIPT:alert(1)\n\n[x]",
+  "![a](javascript:alert(1)) ![b](data:image/svg+xml,<svg onload=alert(1)>)",
+  "<svg><script>alert(1)</script></svg> <math><mi xlink:href=javascript:alert(1)>x</mi></math>",
+  "<object data=javascript:alert(1)></object><embed src=javascript:alert(1)>",
+  '<style>body{display:none}</style><div style="position:fixed;inset:0;z-index:9999">over</div>',
+  "<IMG SRC=x\nONERROR=alert(1)>", "<div\n>\n\n" + IMG + "\n</div>", "<!-- x -->" + IMG + "<![CDATA[" + IMG + "]]>",
+  "$$ a\n\n```\n$$ " + IMG + "\n```", "\\begin{x} a\n\n```\n\\end{x} " + IMG + "\n```",
+  "```mermaid\ngraph TD\nA[" + IMG + "]\n```", "```js`\n" + IMG + "\n```", "```python\nprint('cut " + IMG,
+  "<a href=\"jav&#x09;ascript:alert(1)\">t</a> <a href=\"  javascript:alert(1)\">s</a> <form><button formaction=javascript:alert(1)>b</button></form>",
+  "<details open ontoggle=alert(1)>x</details> <input autofocus onfocus=alert(1)> <base href=javascript:alert(1)//>",
+];
+
+function assertInertDom(root, where) {
+  for (const node of root.querySelectorAll("*")) {
+    const tag = node.tagName.toLowerCase();
+    assert.ok(!["script", "style", "iframe", "object", "embed", "svg", "math", "form", "base", "img", "link", "meta"].includes(tag), `${where}: <${tag}> ${node.outerHTML}`);
+    for (const attr of node.attributes) {
+      assert.ok(!attr.name.startsWith("on") && attr.name !== "style" && attr.name !== "srcset", `${where}: ${attr.name} on <${tag}>`);
+      if (["href", "src", "xlink:href", "action", "formaction"].includes(attr.name)) {
+        // as a browser reads the scheme (a percent-encoded scheme is a relative path: harmless)
+        const url = attr.value.replace(/[\u0000-\u0020\u007f\\]/g, "").toLowerCase();
+        assert.ok(!/^(javascript|vbscript|data):/.test(url), `${where}: ${attr.name}=${attr.value}`);
+      }
+    }
+  }
+}
+
+test("the hostile corpus stays inert in the answer, the thinking and the tool blocks", async () => {
+  const { model, el, cleanup } = await mount();
+  const text = CORPUS.join("\n\n");
+  model.deliver({ type: "delta", seq: 1, text, reasoning: text });
+  model.deliver({ type: "tools", seq: 2, calls: CORPUS.map((c, i) => ({ id: `c${i}`, name: c, arguments: c, output: c, state: "done" })) });
+  el.querySelector(".glm-thinking").open = true;
+  el.querySelector(".glm-thinking").dispatchEvent(new window.Event("toggle"));
+  for (let i = 0; i < 20 && !el.querySelector(".glm-reasoning").textContent; i += 1) await frames();
+  assert.ok(el.querySelector(".glm-reasoning").textContent.includes("cut"));
+  assertInertDom(el, "whole text");
+  assert.equal(el.querySelectorAll(".glm-tool").length, CORPUS.length);
+  cleanup();
+  // and each piece alone, as a stream that grows character by character in a few steps
+  for (const piece of CORPUS) {
+    const one = await mount();
+    const cuts = [0, 1, 3, 7, piece.length];
+    for (let i = 1; i < cuts.length; i += 1) {
+      one.model.deliver({ type: "delta", seq: i, text: piece.slice(cuts[i - 1], cuts[i]) });
+    }
+    await frames();
+    assertInertDom(one.el, JSON.stringify(piece));
+    one.cleanup();
+  }
+});
+
 test("a gap asks for the full text once, and the full text repairs it", async () => {
   const { model, el, cleanup } = await mount();
   model.deliver({ type: "delta", seq: 1, text: "a" });
@@ -432,29 +489,29 @@ test("math passes through as written; code blocks keep their language class", ()
 });
 
 test("tool calls show as blocks of text; Approve / Deny reach the kernel", async () => {
-  const { model, el, cleanup } = await mount({ tool_calls: [] });
+  const { model, el, cleanup } = await mount();
   assert.equal(el.querySelector(".glm-tools").hidden, true);
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 1, calls: [
     { id: "c1", name: "<img src=x onerror=alert(1)>", arguments: '{"city": "Pa', state: "streaming" },
-  ]);
+  ] });
   await frames();
   const block = el.querySelector(".glm-tool");
   assert.equal(el.querySelectorAll(".glm-tool img").length, 0);
   assert.match(block.querySelector("summary").textContent, /^Tool call: <img src=x onerror=alert\(1\)> · …/);
   block.open = true; // the user opens it while the arguments stream
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 2, calls: [
     { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "asking" },
-  ]);
+  ] });
   await frames();
   assert.equal(el.querySelector(".glm-tool"), block, "the block is updated in place");
   assert.equal(block.open, true);
   assert.equal(block.querySelector(".glm-tool-ask").hidden, false);
   block.querySelector(".glm-deny").click();
   assert.deepEqual(model.sent.at(-1), { type: "approve", id: "c1", ok: false });
-  model.set("tool_calls", [
+  model.deliver({ type: "tools", seq: 3, calls: [
     { id: "c1", name: "get_weather", arguments: '{"city": "Paris"}', state: "denied", error: "denied by the user" },
     { id: "c2", name: "get_weather", arguments: "{}", state: "done", output: "</pre><script>x</script>", duration_s: 0.012 },
-  ]);
+  ] });
   await frames();
   const [first, second] = el.querySelectorAll(".glm-tool");
   assert.equal(first.querySelector(".glm-tool-ask").hidden, true);
@@ -464,3 +521,30 @@ test("tool calls show as blocks of text; Approve / Deny reach the kernel", async
   assert.equal(el.querySelectorAll(".glm-tools script").length, 0);
   cleanup();
 });
+
+test("an update to one tool call touches only its block, however many there are", async () => {
+  const { model, el, cleanup } = await mount();
+  const calls = Array.from({ length: 500 }, (_, i) => ({ id: `c${i}`, name: "f", arguments: "{}", state: "streaming" }));
+  model.deliver({ type: "tools", seq: 1, calls });
+  await frames();
+  const box = el.querySelector(".glm-tools");
+  const before = [...box.children];
+  assert.equal(before.length, 500);
+  const changed = [];
+  const observer = new window.MutationObserver((records) => changed.push(...records));
+  observer.observe(box, { subtree: true, childList: true, characterData: true, attributes: true });
+  model.deliver({ type: "tools", seq: 2, calls: [{ id: "c7", name: "f", arguments: "{}", state: "done", output: "ok" }] });
+  model.deliver({ type: "tools", seq: 3, calls: [{ id: "c500", name: "g", arguments: "{}", state: "streaming" }] });
+  for (let i = 0; i < 30 && box.children.length < 501; i += 1) await frames(); // renders slow down after a big one
+  observer.disconnect();
+  assert.deepEqual([...box.children].slice(0, 500), before, "no block was replaced");
+  assert.equal(box.children[500].querySelector("summary").textContent, "Tool call: g · …");
+  const touched = new Set(changed.map((r) => (r.target.nodeType === 1 ? r.target : r.target.parentNode).closest?.(".glm-tool")?.dataset.id ?? (r.target === box ? "box" : "?")));
+  assert.deepEqual([...touched].sort(), ["box", "c500", "c7"]);
+  // a full copy (after a lost message) redraws from scratch, with the tools it carries
+  model.deliver({ type: "full", seq: 4, text: "", reasoning: "", tools: [calls[0]] });
+  for (let i = 0; i < 30 && box.children.length !== 1; i += 1) await frames();
+  assert.equal(box.children.length, 1);
+  cleanup();
+});
+
