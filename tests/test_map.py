@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -251,7 +252,11 @@ def test_an_interrupt_returns_the_partial_result_and_the_rerun_sends_only_the_re
     rows = [f"r{i}" for i in range(400)]
 
     def interrupt_after_some():
-        glm_server.wait_for_requests(40, timeout=20)
+        # Once 20 answers are cached (done by the client, not merely sent by the server: on a busy
+        # machine the client can lag behind the server's count).
+        deadline, watch = time.monotonic() + 30, AnswerCache()
+        while watch.count() < 20 and time.monotonic() < deadline:
+            time.sleep(0.005)
         _thread.interrupt_main()
 
     threading.Thread(target=interrupt_after_some, daemon=True).start()
@@ -284,8 +289,8 @@ def test_a_process_killed_mid_run_loses_only_its_unfinished_rows(glm_server, cli
     try:
         # Kill once the child has cached some answers: the server's own count runs ahead of the
         # child's cache writes when the machine is busy, so waiting on it killed the child too early.
-        deadline = time.monotonic() + 60
-        while AnswerCache().count() < 50 and time.monotonic() < deadline:
+        deadline, watch = time.monotonic() + 60, AnswerCache()
+        while watch.count() < 50 and time.monotonic() < deadline:
             time.sleep(0.01)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
