@@ -253,6 +253,13 @@ def test_a_glm_cell_adds_little_to_a_notebook_saved_with_widget_state(
                 state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
                 assert state is not None, "JupyterLab saved no widget state: the setting did not apply"
                 sizes[cells] = ((server.root_dir / lab.notebook).stat().st_size, len(json.dumps(state)))
+                # Each answer's provenance survives JupyterLab's save, in its output's metadata.
+                outputs = [o for c in nb.cells[1:] for o in c.outputs if "text/markdown" in o.get("data", {})]
+                kept = [o.get("metadata", {}).get("glm_notebook") for o in outputs]
+                assert len(kept) == cells and all(
+                    p and p["replayed"] is False and p["model"] for p in kept
+                ), kept
+                assert all(len(json.dumps(p)) < 1_000 for p in kept)
                 lab.page.close()
                 server.shutdown_kernels(lab.notebook)
         finally:
