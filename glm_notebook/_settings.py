@@ -169,7 +169,8 @@ def _provider_from_url(url: str) -> str:
     return "openai-compatible"
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is this machine: localhost, ``*.localhost`` or a loopback address."""
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):
@@ -202,7 +203,7 @@ def _key_for(
         return None
     if spec.home_host and url is not None:
         host = urlsplit(url).hostname
-        if _at_home(url, spec) or (explicit_provider and _is_loopback(host)):
+        if _at_home(url, spec) or (explicit_provider and is_loopback_host(host)):
             for name in spec.key_env:
                 key = _clean_key(env.get(name), name)
                 if key:

@@ -18,7 +18,6 @@ a remote server raises ``ConfigurationError`` saying ``pip install 'httpx[socks]
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import ssl
 import urllib.request
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._errors import ConfigurationError
+from .._settings import is_loopback_host
 from ._limits import ACCEPT_ENCODING
 
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
@@ -49,15 +49,7 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 def is_loopback(base_url: str | None) -> bool:
     """Whether ``base_url`` names this machine (None: the offline model, which is on 127.0.0.1)."""
-    if base_url is None:
-        return True
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return base_url is None or is_loopback_host((urlsplit(base_url).hostname or "").lower())
 
 
 def _socks_in_environment() -> str | None:
