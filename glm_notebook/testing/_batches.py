@@ -75,6 +75,7 @@ class BatchStore:
             self.steps, self.timestamps_ms = 1, False
             self.files.clear()
             self.batches.clear()
+            self._ids = itertools.count(1)  # ids start again: a test's first file is file-1
 
     def _now(self) -> int:
         return int(time.time() * 1000) if self.timestamps_ms else int(time.time())
