@@ -74,20 +74,39 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
+# Shorter than this, even the last four characters are too much of the secret (a password).
+MASK_MIN_SHOWN = 16
+
+
 def mask_key(key: str | None) -> str:
-    """Show a key as ``sk-…abcd``: enough to tell keys apart, never enough to use one."""
+    """Show a key as ``sk-…abcd``: enough to tell keys apart, never enough to use one.
+    A value shorter than 16 characters (a password, not a key) shows nothing: ``…****``."""
     if not key:
         return "(none)"
-    if len(key) <= 8:
+    if len(key) < MASK_MIN_SHOWN:
         return "…" + "*" * 4
     prefix = key[:3] if key[:3].isalnum() or "-" in key[:3] else ""
     return f"{prefix}…{key[-4:]}"
+
+
+_SEEN_KEYS: set[str] = set()
+
+
+def seen_keys() -> frozenset[str]:
+    """Every key this process has held as a ``SecretKey`` (so text sent to a model can mask them)."""
+    return frozenset(_SEEN_KEYS)
 
 
 class SecretKey(str):
     """An API key: a plain ``str`` for headers, masked in ``repr`` (and so in tracebacks' locals)."""
 
     __slots__ = ()
+
+    def __new__(cls, value: str = "") -> SecretKey:
+        self = super().__new__(cls, value)
+        if len(self) >= 8:
+            _SEEN_KEYS.add(str(self))  # masked in any text this process sends (context._text)
+        return self
 
     def __repr__(self) -> str:
         return repr(mask_key(self))
