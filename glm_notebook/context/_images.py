@@ -352,7 +352,11 @@ def _within_limits(data: bytes, label: str) -> tuple[bytes, str | None]:
 
 
 def _downscale(Image: Any, data: bytes, label: str, what: str) -> tuple[bytes, str]:
-    image = Image.open(io.BytesIO(data))  # lazy: the header only
+    import warnings
+
+    with warnings.catch_warnings():  # the pixel count is checked below, with our own cap
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))  # lazy: the header only
     jpeg = data.startswith(b"\xff\xd8\xff")
     pixels = image.width * image.height
     if jpeg and pixels > MAX_DECODE_PIXELS:
