@@ -60,13 +60,14 @@ def test_a_3_gb_file_is_refused_by_its_size_without_reading_it(tmp_path):
     os.truncate(path, 3 * 1024**3)  # sparse: takes no disk space, and no memory unless read
     code = textwrap.dedent(
         f"""
-        import resource
         from glm_notebook.context._images import image_parts
         try:
             image_parts([{str(path)!r}], model="glm-4.6v-flash")
         except Exception as exc:
             print(type(exc).__name__, exc)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        # VmHWM: this process's own peak (ru_maxrss would keep the forking pytest's across exec)
+        peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+        print(int(peak.split()[1]) // 1024)
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -87,14 +88,15 @@ def test_a_png_bomb_is_refused_by_its_pixel_count_before_decoding(tmp_path):
     assert path.stat().st_size < 1_000_000  # about 500 KB on disk, 507 MB of pixels
     code = textwrap.dedent(
         f"""
-        import resource
         from PIL import Image
         from glm_notebook.context._images import image_parts
         try:
             image_parts([{str(path)!r}], model="glm-4.6v-flash")
         except Exception as exc:
             print(type(exc).__name__, exc)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        # VmHWM: this process's own peak (ru_maxrss would keep the forking pytest's across exec)
+        peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+        print(int(peak.split()[1]) // 1024)
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
