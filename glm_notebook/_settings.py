@@ -20,8 +20,16 @@ Which key goes where (a key goes only to the server it belongs to):
   no key at all; ``GLM_PROVIDER=bigmodel`` with ``GLM_BASE_URL=https://gateway.example/v4`` uses
   ``GLM_API_KEY`` and, without it, raises ConfigurationError instead of sending ZHIPUAI_API_KEY.
 
+Requests to a URL read from stored state (a Batch API job recorded with its base URL) follow the
+same rule, and the stored state never widens it (``key_for_url``): such a URL gets the client's
+key only when it is the client's own host (scheme, host and port), a cloud provider's key variable
+only on that provider's https host, and otherwise no key: a ConfigurationError when the client holds
+one, saying which client to pass.
+
 The key is never shown: ``Settings`` and the key itself (a ``str`` whose ``repr`` is masked, so
-tracebacks printed with their locals do not show it either) print as ``sk-…abcd``.
+tracebacks printed with their locals do not show it either) print as ``sk-…abcd``;
+``dataclasses.asdict(settings)`` (and JSON made from it) holds the masked form, since a deep copy
+of a ``SecretKey`` is its masked text, and ``Settings`` has no ``__dict__`` for ``vars()``.
 """
 
 from __future__ import annotations
@@ -66,14 +74,27 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
+# Shorter than this, even the last four characters are too much of the secret (a password).
+MASK_MIN_SHOWN = 16
+
+
 def mask_key(key: str | None) -> str:
-    """Show a key as ``sk-…abcd``: enough to tell keys apart, never enough to use one."""
+    """Show a key as ``sk-…abcd``: enough to tell keys apart, never enough to use one.
+    A value shorter than 16 characters (a password, not a key) shows nothing: ``…****``."""
     if not key:
         return "(none)"
-    if len(key) <= 8:
+    if len(key) < MASK_MIN_SHOWN:
         return "…" + "*" * 4
     prefix = key[:3] if key[:3].isalnum() or "-" in key[:3] else ""
     return f"{prefix}…{key[-4:]}"
+
+
+_SEEN_KEYS: set[str] = set()
+
+
+def seen_keys() -> frozenset[str]:
+    """Every key this process has held as a ``SecretKey`` (so text sent to a model can mask them)."""
+    return frozenset(_SEEN_KEYS)
 
 
 class SecretKey(str):
@@ -81,8 +102,18 @@ class SecretKey(str):
 
     __slots__ = ()
 
+    def __new__(cls, value: str = "") -> SecretKey:
+        self = super().__new__(cls, value)
+        if len(self) >= 8:
+            _SEEN_KEYS.add(str(self))  # masked in any text this process sends (context._text)
+        return self
+
     def __repr__(self) -> str:
         return repr(mask_key(self))
+
+    def __deepcopy__(self, memo: dict[int, object]) -> str:
+        # dataclasses.asdict() deep-copies each field: the dict (and JSON made from it) is masked.
+        return mask_key(self)
 
 
 class _Environment(dict[str, str]):
@@ -92,7 +123,7 @@ class _Environment(dict[str, str]):
         return f"<environment: {', '.join(sorted(self))}>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Where and how to call: provider name, base URL (None for local until started), key, model."""
 
@@ -210,6 +241,48 @@ def _key_for(
                     return key
             return None
     return _clean_key(env.get(OWN_SERVER_KEY_ENV), OWN_SERVER_KEY_ENV)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # a bad port matches nothing
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def key_for_url(url: str, settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The key a request to ``url`` may carry when the URL comes from stored state (a recorded
+    Batch API job), for a client with ``settings``; ConfigurationError when none may go there.
+
+    - ``url`` on the client's own host (same scheme, host and port): the client's key, which was
+      chosen for that host (passed by the user, or by the rule in this module's docstring).
+    - ``url`` on a cloud provider's own https host: that provider's key variable.
+    - anywhere else no key: the stored URL (a gateway, another port on this machine) never draws a
+      key from the environment or from a client made for another host.
+    """
+    if settings.base_url and _origin(url) == _origin(settings.base_url):
+        return settings.api_key
+    env = _read_environment(environ)
+    for spec in PROVIDERS.values():
+        if spec.base_url and _at_home(url, spec):
+            for name in spec.key_env:
+                key = _clean_key(env.get(name), name)
+                if key:
+                    return key
+            raise ConfigurationError(
+                f"No API key for {url}: set {' or '.join(spec.key_env)} or pass "
+                f"client=glm.GLMClient(base_url={url!r}, api_key=...)."
+            )
+    if settings.api_key:
+        raise ConfigurationError(
+            f"This was sent to {url}, and this client's key is only for {settings.base_url}: "
+            f"pass client=glm.GLMClient(base_url={url!r}, api_key=...) with the key for {url} "
+            "(no key is sent anywhere else)."
+        )
+    return None
 
 
 def _missing_key_error(spec: Provider, url: str, env: Mapping[str, str]) -> ConfigurationError:

@@ -14,7 +14,12 @@ its row by ``custom_id`` (lines come in any order): the same ``BatchResult`` as 
 ``job.cancel()`` cancels the parts still running. Timestamps in seconds or milliseconds both
 read right (``read_time``). The offline model has no Batch API: a clear ConfigurationError; a
 server that answers 404 on ``/files`` gets one too. A job's requests go to the base URL it was
-submitted to, with the given (or shared) client's key.
+submitted to. A key goes with them only where it belongs (``_settings.key_for_url``): the client's
+key to the client's own host, a cloud provider's key variable to that provider's host, and no key
+anywhere else. A job recorded with another host (a gateway, an old port) is a ConfigurationError
+that says to pass ``client=glm.GLMClient(base_url=..., api_key=...)``: the jobs file never decides
+where a key goes. Headers and request bodies are those of ``client._request`` (``build_headers``,
+``assemble_payload``), without ``stream``.
 
 ``schema=`` (as for ``glm.map``: a pydantic model, dataclass, TypedDict or JSON-schema dict) is
 written into every request the way ``chat(schema=)`` sends it (``_schema.OutputSchema.request``),
@@ -36,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError, ConfigurationError, GLMError, SchemaValidationError, make_api_error
 from .._options import build_options
+from .._settings import key_for_url
 from .._types import ChatResult
-from .._version import USER_AGENT
-from ..client._request import build_messages
+from ..client._request import RequestHeaders, assemble_payload, build_headers, build_messages
 from ..client._sse import StreamState
 from ..tools._schema import OutputSchema, SchemaMismatch
 from ._cache import AnswerCache
@@ -80,11 +85,12 @@ class BatchStatus:
         return all(p in FINISHED for p in self.parts)
 
 
-def _headers(client: GLMClient) -> dict[str, str]:
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-    key = client.settings.api_key
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
+def _headers(client: GLMClient, url: str, *, json_body: bool = True) -> RequestHeaders:
+    """The request module's headers for ``url``, with the key that may go there (or none)."""
+    headers = build_headers(key_for_url(url, client.settings))
+    headers["Accept"] = "application/json"
+    if not json_body:
+        del headers["Content-Type"]  # a multipart upload: httpx writes the boundary
     return headers
 
 
@@ -128,7 +134,7 @@ class BatchJob:
 
     def _get(self, path: str) -> Any:
         client = self.client
-        response = client.http.get(self.base_url + path, headers=_headers(client))
+        response = client.http.get(self.base_url + path, headers=_headers(client, self.base_url))
         return _check(response, path, self.base_url)
 
     def status(self) -> BatchStatus:
@@ -291,7 +297,8 @@ class BatchJob:
         client = self.client
         for part in self.parts:
             path = f"/batches/{part['batch_id']}/cancel"
-            _check(client.http.post(self.base_url + path, headers=_headers(client)), path, self.base_url)
+            headers = _headers(client, self.base_url)
+            _check(client.http.post(self.base_url + path, headers=headers), path, self.base_url)
         return self.status()
 
 
@@ -328,16 +335,19 @@ class BatchAPI:
             messages, body_fields = build_messages(prompt, system), fields
             if spec is not None:
                 messages, body_fields = spec.request(settings.provider, messages, fields)
-            request = {"model": model, "messages": messages, **body_fields}
+            request = assemble_payload(model, messages, body_fields)
+            del request["stream"]  # a batch line is answered whole
             line = {"custom_id": f"row-{i}", "method": "POST", "url": ENDPOINT, "body": request}
             lines.append(json.dumps(line, ensure_ascii=False).encode())
         base_url = str(settings.base_url).rstrip("/")
+        headers = _headers(client, base_url)
+        upload_headers = _headers(client, base_url, json_body=False)
         parts = []
         for first, chunk in _split(lines):
             upload = b"\n".join(chunk) + b"\n"
             files = {"file": (f"glm-batch-{first}.jsonl", upload, "application/jsonl")}
             response = client.http.post(
-                base_url + "/files", headers=_headers(client), files=files, data={"purpose": "batch"}
+                base_url + "/files", headers=upload_headers, files=files, data={"purpose": "batch"}
             )
             file_id = _check(response, "/files", base_url).json()["id"]
             body = {
@@ -346,7 +356,7 @@ class BatchAPI:
                 "completion_window": completion_window,
                 "metadata": metadata or {"source": "glm_notebook"},
             }
-            response = client.http.post(base_url + "/batches", headers=_headers(client), json=body)
+            response = client.http.post(base_url + "/batches", headers=headers, json=body)
             created = _check(response, "/batches", base_url).json()
             parts.append(
                 {"batch_id": created["id"], "input_file_id": file_id, "first_row": first, "rows": len(chunk)}

@@ -15,13 +15,14 @@ from typing import Any
 
 from .._errors import InvalidOptionError
 from .._types import Prompt
-from ._describe import DEFAULT_BUDGET, describe
+from ._describe import DEFAULT_BUDGET, describe_bound
 
 __all__ = ["attach", "context_text"]
 
 
 def context_text(context: Mapping[str, Any], *, budget: int = DEFAULT_BUDGET) -> str:
-    """The labelled blocks for ``context`` (name → object), each described within ``budget``."""
+    """The labelled blocks for ``context`` (name → object), each described within ``budget``
+    (``describe_bound``: an object under a secret-looking name is masked)."""
     if not isinstance(context, Mapping):
         raise InvalidOptionError(
             f"context= takes a dict of names to objects, e.g. context={{'df': df}}; got {type(context).__name__}."
@@ -30,7 +31,7 @@ def context_text(context: Mapping[str, Any], *, budget: int = DEFAULT_BUDGET) ->
     for name, obj in context.items():
         if not isinstance(name, str) or not name.strip() or any(c in name for c in '"<>\n'):
             raise InvalidOptionError(f"context= names must be short labels such as 'df', got {name!r}.")
-        blocks.append(f'<context name="{name}">\n{describe(obj, budget=budget)}\n</context>')
+        blocks.append(f'<context name="{name}">\n{describe_bound(name, obj, budget=budget)}\n</context>')
     return "\n\n".join(blocks)
 
 

@@ -12,6 +12,15 @@ says so (the magic prints it, plain Python gets a UserWarning); without Pillow i
 that says how to shrink it. A GLM model known to read text only, asked with an image, is an error
 naming a vision model (``glm-4.6v-flash``); other model names (OpenAI-compatible servers) are sent
 as asked. Pillow, numpy and matplotlib are never imported for an image that does not need them.
+
+Bounded before anything is read or decoded: a file is stat'ed first and one over 50 MB
+(``MAX_READ_BYTES``) is refused unread (and read with that cap, in case it grows); the pixel count
+comes from the header (ours, else Pillow's lazy ``Image.open``) and an image of more than 40
+million pixels (``MAX_DECODE_PIXELS``) is never decoded at full size: a JPEG is decoded reduced
+(``Image.draft``), a PNG is refused with what to do. An image whose header cannot be read, or
+that must be downscaled and is corrupt or truncated, is an InvalidOptionError (a UsageError in the
+magic) saying so, never Pillow's own error. (One within the limits is sent as it is, unchecked
+and without importing Pillow; the server says if it cannot read it.)
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ __all__ = ["MAX_BYTES", "MAX_SIDE", "TEXT_ONLY_MODELS", "VISION_MODEL", "VISION_
 VISION_MODEL = "glm-4.6v-flash"  # free on z.ai's price list
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 6000
+MAX_READ_BYTES = 50 * 1024 * 1024  # a bigger file is refused before it is read
+MAX_DECODE_PIXELS = 40_000_000  # about 6000x6000 plus room; RGBA at this size is 160 MB
 MAX_IMAGES = 150  # GLM-4.6V and 5V; GLM-4.5V takes 50
 # Model knowledge as read on 2026-12-05 (GLM's API reference and model overviews). GLM-5.3-Flash/X
 # and GLM-5.4 (released 2026-12-02) are reported to read images; GLM-5.3, 5.2 and 5.1 read text only.
@@ -143,8 +154,10 @@ def _encoded(image: Any, label: str) -> bytes:
             raise InvalidOptionError(
                 f"{label}: no file {str(path)!r}; give a path to a PNG or JPEG file, or an https URL."
             )
-        data = path.read_bytes()
+        data = _read_capped(path, label)
     elif isinstance(image, (bytes, bytearray, memoryview)):
+        if len(image) > MAX_READ_BYTES:
+            raise InvalidOptionError(_too_large(label, len(image)))
         data = bytes(image)
     elif _module(image) == "matplotlib" and hasattr(image, "savefig"):
         buffer = io.BytesIO()
@@ -159,6 +172,29 @@ def _encoded(image: Any, label: str) -> bytes:
     else:
         raise InvalidOptionError(f"{label}: a {type(image).__name__} is not an image; give {_KINDS}.")
     _format(data, label)
+    return data
+
+
+def _too_large(label: str, size: int) -> str:
+    return (
+        f"{label} is {size / 1e6:,.1f} MB: images over {MAX_READ_BYTES // 2**20} MB are not read; "
+        "save a smaller copy first (fewer pixels, or JPEG), e.g. with Pillow: "
+        "img = PIL.Image.open(path); img.thumbnail((4000, 4000)); img.save('small.jpg')."
+    )
+
+
+def _read_capped(path: Path, label: str) -> bytes:
+    """The file's bytes, refused by its size before reading (and read with the cap regardless)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_READ_BYTES:
+            raise InvalidOptionError(_too_large(label, size))
+        with path.open("rb") as file:
+            data = file.read(MAX_READ_BYTES + 1)
+    except OSError as exc:
+        raise InvalidOptionError(f"{label}: cannot read {str(path)!r} ({exc.strerror or exc}).") from None
+    if len(data) > MAX_READ_BYTES:  # it grew while we looked
+        raise InvalidOptionError(_too_large(label, len(data)))
     return data
 
 
@@ -238,8 +274,11 @@ _OTHER_FORMATS = (
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) read from a PNG or JPEG header; None when the header cannot be read."""
-    if data.startswith(_PNG) and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
+    if data.startswith(_PNG):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        width, height = struct.unpack(">II", data[16:24])
+        return (width, height) if width and height else None
     i = 2
     while i + 9 < len(data):
         if data[i] != 0xFF:
@@ -251,33 +290,108 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
+            return (width, height) if width and height else None
         i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
     return None
 
 
-def _within_limits(data: bytes, label: str) -> tuple[bytes, str | None]:
-    size = image_size(data)
-    too_big = len(data) >= MAX_BYTES
-    too_wide = size is not None and max(size) > MAX_SIDE
-    if not (too_big or too_wide):
-        return data, None
-    what = f"{size[0]}x{size[1]} px, " if size else ""
-    what += f"{len(data) / 1e6:.1f} MB"
+def _broken(label: str, data: bytes, exc: BaseException) -> InvalidOptionError:
+    kind = "PNG" if data.startswith(_PNG) else "JPEG"
+    return InvalidOptionError(
+        f"{label} is a {kind} file that cannot be read (corrupt or cut short: {type(exc).__name__}). "
+        "Open it in an image viewer to check it, save it again, and pass the new file."
+    )
+
+
+def _pillow() -> Any:
     try:
         from PIL import Image
     except ImportError:
+        return None
+    return Image
+
+
+def _too_many_pixels(label: str, what: str, pixels: int) -> InvalidOptionError:
+    return InvalidOptionError(
+        f"{label} is {what}: {pixels / 1e6:,.0f} million pixels is too many to downscale here (at "
+        f"most {MAX_DECODE_PIXELS / 1e6:.0f} million: decoding it would take gigabytes). Resize it "
+        "first with a tool that streams (e.g. vips or ImageMagick), or save it as JPEG, which is "
+        "decoded reduced."
+    )
+
+
+def _checked(Image: Any, data: bytes, label: str) -> tuple[int, int]:
+    """The size from Pillow's header reading; the file's structure checked without decoding it at
+    full size (PNG: chunk CRCs; JPEG: the whole stream decoded at 1/8 scale)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            size = image.size
+            if data.startswith(_PNG):
+                image.verify()
+            else:
+                image.draft("L", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                image.load()  # a truncated JPEG fails here, at a few MB at most
+    except Image.DecompressionBombError:
+        known = image_size(data)
+        what = f"{known[0]}x{known[1]} px" if known else f"{len(data) / 1e6:.1f} MB"
+        pixels = known[0] * known[1] if known else 2 * Image.MAX_IMAGE_PIXELS
+        raise _too_many_pixels(label, what, pixels) from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for a bad file
+        raise _broken(label, data, exc) from None
+    return size
+
+
+def _within_limits(data: bytes, label: str) -> tuple[bytes, str | None]:
+    size = image_size(data)
+    Image = None
+    if size is None:  # our header reading failed: Pillow's, or a clear error
+        Image = _pillow()
+        if Image is None:
+            raise InvalidOptionError(
+                f"{label}: its size cannot be read from the header (corrupt or cut short?). Open it "
+                "in an image viewer to check it, save it again, and pass the new file."
+            )
+        size = _checked(Image, data, label)
+    too_big = len(data) >= MAX_BYTES
+    too_wide = max(size) > MAX_SIDE
+    if not (too_big or too_wide):
+        return data, None
+    what = f"{size[0]}x{size[1]} px, {len(data) / 1e6:.1f} MB"
+    Image = Image or _pillow()
+    if Image is None:
         raise InvalidOptionError(
             f"{label} is {what}: GLM takes under 5 MB and at most {MAX_SIDE}x{MAX_SIDE} px. Make it "
             "smaller (fewer pixels, or JPEG), or pip install pillow and glm_notebook downscales it."
-        ) from None
-    return _downscale(Image, data, label, what)
+        )
+    _checked(Image, data, label)
+    try:
+        return _downscale(Image, data, label, what)
+    except InvalidOptionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a pixel stream broken past its header
+        raise _broken(label, data, exc) from None
 
 
 def _downscale(Image: Any, data: bytes, label: str, what: str) -> tuple[bytes, str]:
-    image = Image.open(io.BytesIO(data))
-    image.load()
+    import warnings
+
+    with warnings.catch_warnings():  # the pixel count is checked below, with our own cap
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))  # lazy: the header only
     jpeg = data.startswith(b"\xff\xd8\xff")
+    pixels = image.width * image.height
+    if jpeg and pixels > MAX_DECODE_PIXELS:
+        # Decode at 1/2, 1/4 or 1/8 size, no full bitmap: draft() picks the smallest scale that is
+        # at least the size asked, so asking half the size that fits lands within the cap.
+        fit = (MAX_DECODE_PIXELS / pixels) ** 0.5 / 2
+        image.draft("RGB", (max(1, int(image.width * fit)), max(1, int(image.height * fit))))
+    if image.width * image.height > MAX_DECODE_PIXELS:
+        raise _too_many_pixels(label, what, image.width * image.height)
+    image.load()
     scale = min(1.0, MAX_SIDE / max(image.size))
     for _ in range(12):
         size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
@@ -316,10 +430,15 @@ def describe_part(part: dict[str, Any], number: int) -> tuple[str, bytes | None]
         from PIL import Image
     except ImportError:
         return line, None
-    image: Any = Image.open(io.BytesIO(data))
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-        image = image.convert("RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    try:
+        image: Any = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_DECODE_PIXELS:
+            return line, None  # an image_url part given ready-made: not decoded here
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+            image = image.convert("RGB")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+    except Exception:  # noqa: BLE001 - a thumbnail is a nicety: a bad image just has none
+        return line, None
     return line, buffer.getvalue()

@@ -10,6 +10,8 @@ from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from ..context._text import add_secret_source, remove_secret_source
+    from ._context_flags import secret_values
     from ._magics import GLMMagics, track_cell_ids
     from ._map_view import install
     from ._replay_command import name_cells, replay_from_environment
@@ -20,11 +22,18 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     track_cell_ids(ipython, magics)
     install(ipython)  # glm.map's progress view
+    # Whatever the notebook sends a model masks the secrets its variables hold (context._text).
+    remove_secret_source(getattr(ipython, "_glm_secret_source", None))
+    ipython._glm_secret_source = secret_values(ipython.user_ns)
+    add_secret_source(ipython._glm_secret_source)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    from ..context._text import remove_secret_source
     from ._magics import untrack_cell_ids
     from ._map_view import uninstall
 
     untrack_cell_ids(ipython)
     uninstall()
+    remove_secret_source(getattr(ipython, "_glm_secret_source", None))
+    ipython._glm_secret_source = None

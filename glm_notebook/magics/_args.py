@@ -11,6 +11,7 @@ The other flags (model, system, chat, format, ...) are not generation options an
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,19 @@ def _number(kind: str) -> Callable[[str], Any]:
 
     # argparse names the type in its message: "argument --temperature: invalid number value: 'x'"
     parse.__name__ = "integer" if kind == "int" else "number"
+    return parse
+
+
+def _given(example: str) -> Callable[[str], str]:
+    """An argparse type for a flag whose value cannot be empty: ``--model ''`` says what to pass
+    (argparse shows it as "argument --model/-m: ..." and IPython raises it as a UsageError)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"the value is empty: give {example}, or leave the flag out.")
+        return text
+
+    parse.__name__ = "non-empty"
     return parse
 
 
@@ -148,6 +162,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument(
             "--model",
             "-m",
+            type=_given("a model id, e.g. --model glm-4.7-flash"),
             default=None,
             help="model id, e.g. glm-4.7-flash, glm-5 (default: %%config GLMMagics.model).",
         ),
@@ -156,6 +171,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument(
             "--chat",
             "-c",
+            type=_given("a conversation name, e.g. --chat review"),
             default=None,
             metavar="NAME",
             help="continue the conversation NAME; re-running a cell replaces its earlier turn.",
@@ -171,6 +187,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         argument(
             "--schema",
+            type=_given("a schema variable, e.g. --schema Answer"),
             default=None,
             metavar="NAME",
             help="answer as JSON fitting NAME (a pydantic model, dataclass, TypedDict or JSON-schema "
@@ -178,6 +195,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         argument(
             "--tools",
+            type=_given("function names, e.g. --tools get_weather,search_docs"),
             default=None,
             metavar="NAMES",
             help="let the model call these functions of yours, e.g. --tools get_weather,search_docs; "
@@ -194,6 +212,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument(
             "--out",
             "-o",
+            type=_given("a variable name, e.g. --out answer"),
             default=None,
             metavar="VAR",
             help="also store the ChatResult in variable VAR (always in _glm).",
@@ -205,12 +224,14 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         argument(
             "--context",
+            type=_given("variable names, e.g. --context df,f"),
             default=None,
             metavar="NAMES",
             help="show the model these variables, e.g. --context df,f (each summarised by glm.describe).",
         ),
         argument(
             "--image",
+            type=_given("a variable, a path, an https URL or gcf, e.g. --image fig"),
             action="append",
             default=None,
             metavar="X",
@@ -226,6 +247,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         argument(
             "--map",
+            type=_given("a variable holding the rows, e.g. --map df"),
             default=None,
             metavar="DATA",
             help="the cell is a template: ask it once per row of the variable DATA (a DataFrame, "
@@ -234,6 +256,7 @@ def glm_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("--tune", action="store_true", help="open a playground with sliders for this prompt."),
         argument(
             "--compare",
+            type=_given('settings, e.g. --compare "temperature=0.2,1.0"'),
             default=None,
             metavar="SPEC",
             help='run several settings side by side, e.g. "temperature=0.2,1.0" or "temperature=0,1 top_p=0.5,1".',

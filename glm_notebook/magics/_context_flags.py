@@ -8,10 +8,39 @@ raised before anything is sent.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
+
+
+def secret_values(namespace: Mapping[str, Any]) -> Callable[[], list[str]]:
+    """A source for ``context._text.add_secret_source``: the strings the user's namespace binds
+    to secret-looking names (``api_key = '…'``), and one level down in a dict or an object's
+    attributes (``config['password']``, ``cfg.token``), so the masker finds them anywhere,
+    such as in an exception message that does not name them."""
+    from ..context._text import looks_secret
+
+    def found(holder: Any) -> list[str]:
+        items = holder if isinstance(holder, Mapping) else getattr(holder, "__dict__", None)
+        if not isinstance(items, Mapping) or len(items) > 1000:
+            return []
+        return [v for k, v in list(items.items()) if isinstance(v, str) and looks_secret(k)]
+
+    def values() -> list[str]:
+        out: list[str] = []
+        for name, value in list(namespace.items()):
+            if name.startswith("_") or isinstance(value, type) or type(value).__name__ == "module":
+                continue
+            if isinstance(value, str):
+                if looks_secret(name):
+                    out.append(value)
+            else:
+                out += found(value)
+        return out
+
+    return values
 
 
 def names_from(flag: str, value: str | None) -> list[str]:

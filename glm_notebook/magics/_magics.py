@@ -53,14 +53,26 @@ def untrack_cell_ids(ipython: Any) -> None:
 
 class _DescribingFormatter(string.Formatter):
     """``{name}`` for --vars: strings and numbers as they are, anything else as ``glm.describe``
-    shows it (a DataFrame becomes its summary, not megabytes of repr)."""
+    shows it (a DataFrame becomes its summary, not megabytes of repr). Every filled-in value goes
+    through the one masker (``context._text.mask_secrets``), and a value under a secret-looking
+    name (``{api_key}``, ``{cfg.token}``) is shown masked (``describe_bound``)."""
+
+    _field = ""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        self._field = field_name  # format_field comes next for this field
+        return super().get_field(field_name, args, kwargs)
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        if format_spec or value is None or isinstance(value, (str, int, float, complex)):
-            return super().format_field(value, format_spec)
-        from ..context._describe import describe
+        from ..context._describe import describe_bound
+        from ..context._text import looks_secret, mask_secrets
 
-        return describe(value)
+        name, self._field = self._field, ""
+        if looks_secret(name) and value is not None and not isinstance(value, (bool, float, complex)):
+            return describe_bound(name, value)
+        if format_spec or value is None or isinstance(value, (str, int, float, complex)):
+            return mask_secrets(super().format_field(value, format_spec))
+        return describe_bound(name, value)
 
 
 def _fill_placeholders(prompt: str, namespace: dict[str, Any]) -> str:

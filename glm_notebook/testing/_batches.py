@@ -81,6 +81,7 @@ class BatchStore:
             self._ids = itertools.count(1)
             self.files.clear()
             self.batches.clear()
+            self._ids = itertools.count(1)  # ids start again: a test's first file is file-1
 
     def _now(self) -> int:
         return int(time.time() * 1000) if self.timestamps_ms else int(time.time())
