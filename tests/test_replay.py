@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from _constants import TEST_KEY
 
 import glm_notebook as glm
 from glm_notebook._status import status_line
@@ -204,3 +205,15 @@ def test_a_broken_answer_file_is_one_clear_error(tmp_path):
     path.write_text('{"key": "x", "answer": {}}\nnot json\n')
     with pytest.raises(glm.GLMError, match="Line 2 of the answer file"):
         glm.replay(path)
+
+
+def test_a_key_typed_into_a_prompt_does_not_reach_the_answer_file(glm_server, tmp_path):
+    # The file keeps the start of each question for reviewers; it is committed, so secrets are masked.
+    path = tmp_path / "lesson.answers.jsonl"
+    client = glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, provider="zai")
+    secret = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" * 2
+    glm_server.enqueue(Reply(text="It looks like one."))  # the test server would echo the question
+    with glm.replay(path):
+        client.chat(f"Is {secret} a valid key?")
+    text = path.read_text()
+    assert secret not in text and "Is sk-" in text

@@ -39,6 +39,7 @@ from typing import Any
 
 from .._errors import ConfigurationError, ReplayMissError
 from .._types import ChatResult
+from ..context._text import mask_secrets
 from ..tools._schema import INSTRUCTION_HEAD
 
 __all__ = ["AnswerFile", "Question", "active", "replay", "stop", "utc_now"]
@@ -117,7 +118,8 @@ def _excerpt(question: Question) -> str:
     for message in reversed(question.messages):
         content = message.get("content")
         if message.get("role") == "user" and isinstance(content, str):
-            text = " ".join(content.split())
+            # The file is committed and reviewed: a key typed into a prompt must not land in it.
+            text = " ".join(mask_secrets(content).split())
             return text if len(text) <= _QUESTION_CHARS else text[: _QUESTION_CHARS - 1] + "…"
     return ""
 
