@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ from .._errors import APIError, ConfigurationError, GLMError, SchemaValidationEr
 from .._options import build_options
 from .._settings import key_for_url
 from .._types import ChatResult
+from ..client._limits import MAX_ERROR_BYTES, MAX_LINE_BYTES, MAX_WHOLE_BYTES, BodyBuffer, BodyDecoder
 from ..client._request import RequestHeaders, assemble_payload, build_headers, build_messages
 from ..client._sse import StreamState
 from ..tools._schema import OutputSchema, SchemaMismatch
@@ -57,6 +59,8 @@ __all__ = ["BatchAPI", "BatchJob", "BatchStatus", "batch", "read_time"]
 MAX_LINES = 50_000
 MAX_BYTES = 95 * 1024 * 1024  # under the service's 100 MB, with room for the multipart framing
 ENDPOINT = "/v4/chat/completions"
+#: Decoded bytes of one results file (50,000 answers of up to ~10 KB each fit).
+MAX_RESULTS_BYTES = 512 * 2**20
 FINISHED = ("completed", "failed", "expired", "cancelled")
 
 
@@ -92,6 +96,69 @@ def _headers(client: GLMClient, url: str, *, json_body: bool = True) -> RequestH
     if not json_body:
         del headers["Content-Type"]  # a multipart upload: httpx writes the boundary
     return headers
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A Batch API response read within its bounds (``_send``)."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _send(client: GLMClient, method: str, url: str, **kwargs: Any) -> _Answer:
+    """One Batch API request, its answer read within ``MAX_WHOLE_BYTES`` decoded (an error page
+    within ``MAX_ERROR_BYTES``), as the chat engine reads bodies: a compressed bomb never exists
+    whole in memory."""
+    from ..client._sync import raw_reads
+
+    with client.http.stream(method, url, **kwargs) as response:
+        failed = response.status_code != 200
+        encoding = response.headers.get("content-encoding", "")
+        limit = MAX_ERROR_BYTES if failed else MAX_WHOLE_BYTES
+        body = BodyBuffer(encoding, limit, truncate=failed)
+        for raw in raw_reads(response):
+            if not body.take(raw):
+                break
+        return _Answer(response.status_code, body.value())
+
+
+def _file_lines(client: GLMClient, base_url: str, path: str, headers: Any) -> Iterator[bytes]:
+    """The lines of a results file, streamed: at most ``MAX_RESULTS_BYTES`` decoded in all and the
+    first ``MAX_LINE_BYTES`` of each line (a longer line is cut, so it fails its own row only)."""
+    from ..client._sync import raw_reads
+
+    with client.http.stream("GET", base_url + path, headers=headers) as response:
+        if response.status_code != 200:
+            body = BodyBuffer(response.headers.get("content-encoding", ""), MAX_ERROR_BYTES, truncate=True)
+            for raw in raw_reads(response):
+                if not body.take(raw):
+                    break
+            _check(_Answer(response.status_code, body.value()), path, base_url)
+        decoder = BodyDecoder(
+            response.headers.get("content-encoding", ""), MAX_RESULTS_BYTES, "a results file"
+        )
+        line, size = bytearray(), 0
+        for raw in raw_reads(response):
+            for piece in decoder.feed(raw):
+                start = 0
+                while True:
+                    end = piece.find(b"\n", start)
+                    chunk = piece[start:] if end < 0 else piece[start:end]
+                    if size < MAX_LINE_BYTES:
+                        line += chunk[: MAX_LINE_BYTES - size]
+                    size += len(chunk)
+                    if end < 0:
+                        break
+                    yield bytes(line)
+                    line, size, start = bytearray(), 0, end + 1
+        for piece in decoder.flush():
+            line += piece[: max(MAX_LINE_BYTES - len(line), 0)]
+        if line:
+            yield bytes(line)
 
 
 def _check(response: Any, what: str, base_url: str) -> Any:
@@ -134,7 +201,7 @@ class BatchJob:
 
     def _get(self, path: str) -> Any:
         client = self.client
-        response = client.http.get(self.base_url + path, headers=_headers(client, self.base_url))
+        response = _send(client, "GET", self.base_url + path, headers=_headers(client, self.base_url))
         return _check(response, path, self.base_url)
 
     def status(self) -> BatchStatus:
@@ -213,9 +280,11 @@ class BatchJob:
                 file_id = obj.get(key)
                 if not file_id:
                     continue
-                text = self._get(f"/files/{file_id}/content").text
+                path = f"/files/{file_id}/content"
+                lines = _file_lines(self.client, self.base_url, path, _headers(self.client, self.base_url))
                 name = "output" if key == "output_file_id" else "error"
-                for number, raw in enumerate(text.splitlines(), 1):
+                for number, data in enumerate(lines, 1):
+                    raw = data.decode("utf-8", "replace").rstrip("\r")
                     if raw.strip():
                         where = f"line {number} of the {name} file {file_id}"
                         stray = self._read_line(raw, where, results, errors)
@@ -298,7 +367,7 @@ class BatchJob:
         for part in self.parts:
             path = f"/batches/{part['batch_id']}/cancel"
             headers = _headers(client, self.base_url)
-            _check(client.http.post(self.base_url + path, headers=headers), path, self.base_url)
+            _check(_send(client, "POST", self.base_url + path, headers=headers), path, self.base_url)
         return self.status()
 
 
@@ -346,8 +415,13 @@ class BatchAPI:
         for first, chunk in _split(lines):
             upload = b"\n".join(chunk) + b"\n"
             files = {"file": (f"glm-batch-{first}.jsonl", upload, "application/jsonl")}
-            response = client.http.post(
-                base_url + "/files", headers=upload_headers, files=files, data={"purpose": "batch"}
+            response = _send(
+                client,
+                "POST",
+                base_url + "/files",
+                headers=upload_headers,
+                files=files,
+                data={"purpose": "batch"},
             )
             file_id = _check(response, "/files", base_url).json()["id"]
             body = {
@@ -356,7 +430,7 @@ class BatchAPI:
                 "completion_window": completion_window,
                 "metadata": metadata or {"source": "glm_notebook"},
             }
-            response = client.http.post(base_url + "/batches", headers=headers, json=body)
+            response = _send(client, "POST", base_url + "/batches", headers=headers, json=body)
             created = _check(response, "/batches", base_url).json()
             parts.append(
                 {"batch_id": created["id"], "input_file_id": file_id, "first_row": first, "rows": len(chunk)}
