@@ -10,13 +10,14 @@ httpx options in ``_transport``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import httpx
 
 from .._conversation import preserves_thinking, without_earlier_reasoning
-from .._errors import InvalidOptionError, make_api_error
+from .._errors import APIError, InvalidOptionError, make_api_error
 from .._options import build_options
 from .._settings import SecretKey, Settings, mask_key, resolve_settings
 from .._types import ChatResult
@@ -24,7 +25,7 @@ from ..tools import DEFAULT_TOOL_TURNS
 from ._cancel import track_sockets
 from ._endpoint import Endpoint
 from ._engine import Exchange, Notify
-from ._limits import DEFAULT_TOTAL_TIMEOUT, TimeLimits
+from ._limits import DEFAULT_TOTAL_TIMEOUT, MAX_ERROR_BYTES, MAX_WHOLE_BYTES, BodyBuffer, TimeLimits
 from ._replay import Question
 from ._request import PreparedRequest, Prompt, assemble_payload, build_headers, build_messages
 from ._retry import RetryPolicy
@@ -372,8 +373,21 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         return f"{settings.base_url}/models", headers
 
 
-def model_ids(response: httpx.Response) -> list[str]:
-    """The ids in a ``/models`` answer; the typed error when the server refused."""
+def models_body(response: httpx.Response) -> BodyBuffer:
+    """Where a ``/models`` answer is read: within ``MAX_WHOLE_BYTES`` decoded, an error page
+    within ``MAX_ERROR_BYTES`` (a compressed bomb is refused, never inflated whole)."""
+    encoding = response.headers.get("content-encoding", "")
     if response.status_code != 200:
-        raise make_api_error(response.status_code, response.content)
-    return [m.get("id") for m in response.json().get("data", []) if m.get("id")]
+        return BodyBuffer(encoding, MAX_ERROR_BYTES, truncate=True)
+    return BodyBuffer(encoding, MAX_WHOLE_BYTES)
+
+
+def model_ids(status: int, content: bytes) -> list[str]:
+    """The ids in a ``/models`` answer; the typed error when the server refused."""
+    if status != 200:
+        raise make_api_error(status, content)
+    try:
+        data = json.loads(content).get("data", [])
+        return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+    except (ValueError, AttributeError, TypeError):
+        raise APIError(f"APIError: {len(content)} bytes from /models are not a list of models.") from None

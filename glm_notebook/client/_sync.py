@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._types import ChatResult, StreamEvent
-from ._base import ClientBase, StreamBase, model_ids
+from ._base import ClientBase, StreamBase, model_ids, models_body
 from ._engine import Call, Close, Emit, Exchange, Pump, Read, Send, Sleep, Step
 from ._failures import send_error
 from ._request import PreparedRequest, Prompt
@@ -178,12 +178,15 @@ class GLMClient(ClientBase[ChatResult, ChatStream, "ToolChatStream"]):
         url, headers = self.models_request()
         failure: Exception | None = None
         try:
-            response = self.http.get(url, headers=headers)
+            with self.http.stream("GET", url, headers=headers) as response:
+                body = models_body(response)
+                for raw in raw_reads(response):
+                    body.take(raw)
         except (httpx.TransportError, UnicodeEncodeError) as exc:  # the latter: a non-ASCII key
             failure = send_error(exc, url)
         if failure is not None:
             raise failure  # outside the except: the traceback does not chain httpx's error
-        return model_ids(response)
+        return model_ids(response.status_code, body.value())
 
     def close(self) -> None:
         self.http.close()

@@ -1,5 +1,6 @@
-"""Batch API answers are read within bounds: a compressed bomb as a job's status or results file is
-a clear ``ResponseTooLargeError``, measured in a child process (peak memory), never read whole."""
+"""Requests beside the chat stream (the Batch API's, ``models()``) read their answers within bounds:
+a compressed bomb as a job's status, a results file or a model list is a clear
+``ResponseTooLargeError``, measured in a child process (peak memory), never read whole."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ CHILD = textwrap.dedent(
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             gzipped = (which == "status" and self.path.startswith("/batches")) or (
-                which == "file" and self.path.startswith("/files"))
+                which == "file" and self.path.startswith("/files")) or (
+                which == "models" and self.path.startswith("/models"))
             body = bomb if gzipped else status
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -44,7 +46,7 @@ CHILD = textwrap.dedent(
                    client=client)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        job.results()
+        client.models() if which == "models" else job.results()
         outcome = "no error"
     except glm.GLMError as exc:
         outcome = type(exc).__name__ + ": " + str(exc)[:80]
@@ -68,5 +70,11 @@ def test_a_gzip_bomb_as_a_results_file_is_refused_within_bounds():
 
 def test_a_gzip_bomb_as_a_job_status_is_refused_within_bounds():
     seen = _run("status")
+    assert seen["outcome"].startswith("ResponseTooLargeError"), seen
+    assert seen["grown_mb"] < 200, seen
+
+
+def test_a_gzip_bomb_as_a_model_list_is_refused_within_bounds():
+    seen = _run("models")
     assert seen["outcome"].startswith("ResponseTooLargeError"), seen
     assert seen["grown_mb"] < 200, seen
