@@ -13,7 +13,7 @@ keeping secrets out of what the model is sent (``looks_secret``, ``mask_secrets`
   (``xox…``), Google (``AIza…``), Hugging Face (``hf_…``), Stripe, JWTs (``eyJ….….``), the token
   after ``Bearer``/``Basic``, a URL's password (``https://user:pw@host``), PEM private keys;
 - the exact values of secret-looking environment variables, every API key this process holds
-  (``_settings.seen_keys``), and values the notebook layer registers (``add_secret_source``: the
+  (``_settings.seen_keys``), and values the notebook layer registers (``_sources.add_secret_source``: the
   string variables of the user's namespace with secret-looking names), so a key that reached an
   exception message or a repr by another name is masked too.
 
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
 
 from .._settings import mask_key, seen_keys
+from ._sources import sources
 
 # A name part meaning a secret; not "keyboard", "keyword", "tokenizer", "author", "authority".
 _SECRET_WORD = (
@@ -70,8 +70,6 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIV
 # Known values shorter than this are not searched for (masking every "abc" would garble text).
 _MIN_KNOWN = 6
 
-_sources: list[Callable[[], Iterable[str]]] = []
-
 
 _NOT_SECRET = re.compile(r"(?:Error|Exception|Warning)\W*$")  # KeyError: 'price' is a traceback line
 
@@ -87,21 +85,10 @@ def masked(value: str) -> str:
     return mask_key(value)
 
 
-def add_secret_source(source: Callable[[], Iterable[str]]) -> None:
-    """Also mask the values ``source()`` gives (the notebook layer: its secret-named variables)."""
-    if source not in _sources:
-        _sources.append(source)
-
-
-def remove_secret_source(source: Callable[[], Iterable[str]] | None) -> None:
-    if source is not None and source in _sources:
-        _sources.remove(source)
-
-
 def _known_values() -> list[str]:
     values = {v for name, v in os.environ.items() if looks_secret(name) and len(v.strip()) >= 8}
     values |= seen_keys()
-    for source in list(_sources):
+    for source in list(sources):
         try:
             values.update(v for v in source() if isinstance(v, str))
         except Exception:  # noqa: BLE001 - a broken source must not stop the masking

@@ -10,14 +10,13 @@ from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from ..context._text import add_secret_source, remove_secret_source
+    from ..context._sources import add_secret_source, remove_secret_source
     from ._context_flags import secret_values
     from ._magics import GLMMagics, track_cell_ids
     from ._map_view import install
-    from ._replay_command import name_cells, replay_from_environment
+    from ._replay_command import replay_from_environment
 
     replay_from_environment()  # GLM_NOTEBOOK_REPLAY: before any cell asks
-    name_cells(ipython)
     magics = GLMMagics(shell=ipython)
     ipython.register_magics(magics)
     track_cell_ids(ipython, magics)
@@ -29,7 +28,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from ..context._text import remove_secret_source
+    from ..context._sources import remove_secret_source
     from ._magics import untrack_cell_ids
     from ._map_view import uninstall
 

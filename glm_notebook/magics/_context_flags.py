@@ -16,19 +16,23 @@ from IPython.core.error import UsageError
 
 
 def secret_values(namespace: Mapping[str, Any]) -> Callable[[], list[str]]:
-    """A source for ``context._text.add_secret_source``: the strings the user's namespace binds
+    """A source for ``context._sources.add_secret_source``: the strings the user's namespace binds
     to secret-looking names (``api_key = '…'``), and one level down in a dict or an object's
     attributes (``config['password']``, ``cfg.token``), so the masker finds them anywhere,
-    such as in an exception message that does not name them."""
-    from ..context._text import looks_secret
+    such as in an exception message that does not name them. (It is called only when the masker
+    runs, so ``%load_ext`` does not load the masker.)"""
 
     def found(holder: Any) -> list[str]:
+        from ..context._text import looks_secret
+
         items = holder if isinstance(holder, Mapping) else getattr(holder, "__dict__", None)
         if not isinstance(items, Mapping) or len(items) > 1000:
             return []
         return [v for k, v in list(items.items()) if isinstance(v, str) and looks_secret(k)]
 
     def values() -> list[str]:
+        from ..context._text import looks_secret
+
         out: list[str] = []
         for name, value in list(namespace.items()):
             if name.startswith("_") or isinstance(value, type) or type(value).__name__ == "module":

@@ -16,7 +16,6 @@ from traitlets import Bool, Dict, Enum, TraitError, Unicode, observe, validate
 
 from .._conversation import Conversation, ConversationStore, preserves_thinking, replies_after_question
 from .._errors import GLMError, SchemaValidationError
-from ..answer._run import AnswerRun, SessionUsage, TerminalView, needs_start, stop_button
 from ..tools import DEFAULT_TOOL_TURNS
 from ._args import FORMATS, choices_from, glm_arguments, option_traits
 from ._args import options_from as _options_from
@@ -25,6 +24,7 @@ from ._line import LineCommands
 if TYPE_CHECKING:
     from .._types import ChatResult
     from ..answer._run import AnswerView
+    from ..answer._usage import SessionUsage
     from ..client._sync import GLMClient
 
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
@@ -159,8 +159,17 @@ class GLMMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.current_cell_id: str | None = None
         self.conversations = ConversationStore(self._open_conversations)
-        self.usage = SessionUsage()
+        self._usage: SessionUsage | None = None
         self.commands = LineCommands(self)
+
+    @property
+    def usage(self) -> SessionUsage:
+        """Calls, tokens and cost per model in this session (``%glm usage``), made on first use."""
+        if self._usage is None:
+            from ..answer._usage import SessionUsage
+
+            self._usage = SessionUsage()
+        return self._usage
 
     def _open_conversations(self) -> Any:
         """The on-disk conversations, opened when a cell with an id uses them (None: not now).
@@ -316,6 +325,8 @@ class GLMMagics(Magics):
                 plain_text=fmt == "text",
             )
         else:
+            from ..answer._run import AnswerRun, needs_start
+
             run = AnswerRun(
                 lambda: client.stream(messages, model=model, system=system, **context, **options),
                 self.answer_view(client, model, plain_text=fmt == "text"),
@@ -396,6 +407,8 @@ class GLMMagics(Magics):
             raise UsageError(str(exc)) from None
         view = self.answer_view(client, model, plain_text=plain_text)
         approver = getattr(view, "approve", None)
+        from ..answer._run import AnswerRun, needs_start
+
         run = AnswerRun(
             lambda: client.loop_stream(loop, model, approver),
             view,
@@ -431,7 +444,9 @@ class GLMMagics(Magics):
     def shared_client(self) -> GLMClient:
         """The shared client (``glm.get_client()``); a configuration problem is a UsageError."""
         from ..client._sync import get_client
+        from ._replay_command import name_cells
 
+        name_cells(self.shell)  # a strict replay miss names the running cell
         try:
             return get_client()
         except GLMError as exc:
@@ -446,8 +461,11 @@ class GLMMagics(Magics):
     def answer_view(self, client: GLMClient, model: str | None, *, plain_text: bool) -> AnswerView:
         """Where one %%glm answer is shown: a live view below the cell, or stdout."""
         if not self.use_widgets():
+            from ..answer._run import TerminalView
+
             return TerminalView(offline=client.is_offline)
         from ..answer._live import LiveView
+        from ..answer._run import stop_button
 
         return LiveView.show(
             model_name=model or client.model or "",

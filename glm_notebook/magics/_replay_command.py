@@ -59,11 +59,11 @@ def _on_line(book: Any) -> str:
 
 def replay_from_environment() -> None:
     """``GLM_NOTEBOOK_REPLAY=path.jsonl`` (``GLM_NOTEBOOK_REPLAY_STRICT=1``), read at ``%load_ext``."""
-    from ..client import _replay
-
     path = os.environ.get("GLM_NOTEBOOK_REPLAY", "").strip()
     if not path:
-        return
+        return  # no replay: the client layer is not loaded at %load_ext
+    from ..client import _replay
+
     strict = os.environ.get("GLM_NOTEBOOK_REPLAY_STRICT", "").strip().lower() in _TRUE
     try:
         _replay.replay(path, strict=strict)
