@@ -96,7 +96,7 @@ def test_a_changed_or_missing_reasoning_is_refused_like_glm(
     with pytest.raises(glm.InvalidRequestError, match=message) as caught:
         client.chat(_history(reasoning_1, reasoning_2), clear_thinking=False)
     assert caught.value.code == "1214"
-    rejected = glm_server.requests[-1]
+    rejected = glm_server.wait_until_finished()[-1]  # the outcome is set just after the last byte
     assert rejected.reasoning_problems and rejected.outcome == "error_status"
     with pytest.raises(AssertionError, match="preserved thinking broken"):
         glm_server.check_preserved_thinking()

@@ -255,7 +255,11 @@ class GLMTestServer:
     # -- records ------------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A snapshot (copies) of every request recorded since start or the last ``reset()``."""
+        """A snapshot (copies) of every request recorded since start or the last ``reset()``.
+
+        A request's ``outcome`` is set just after its last byte is sent, so a client may already
+        hold the answer while ``outcome`` is still None: read outcomes from
+        ``wait_until_finished()``, which waits for them."""
         with self._lock:
             return [_snapshot(r) for r in self._records]
 
