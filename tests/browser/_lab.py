@@ -525,12 +525,14 @@ class MainThreadTrace:
             if (e.get("pid"), e.get("tid")) == thread and e.get("ph") == "X" and e.get("name") == "RunTask":
                 self.tasks.append((e["ts"] / 1000, e.get("dur", 0) / 1000))
 
-    def between(self, first: str, last: str) -> list[float]:
-        """The durations (ms) of the tasks that ended between the marks ``first`` and ``last``."""
-        start, end = self.marks[first], self.marks[last]
+    def between(self, first: str, last: str | None) -> list[float]:
+        """The durations (ms) of the tasks that ended between the marks ``first`` and ``last``
+        (``None``: the end of the trace)."""
+        start = self.marks[first]
+        end = self.marks[last] if last is not None else float("inf")
         return [d for t, d in self.tasks if start <= t + d <= end + 0.001]
 
-    def longest_between(self, first: str, last: str) -> float:
+    def longest_between(self, first: str, last: str | None) -> float:
         """The longest task that ended between the marks ``first`` and ``last`` (ms; 0 if none)."""
         return max(self.between(first, last), default=0.0)
 
@@ -897,7 +899,8 @@ class LabPage:
         ``{"kind": "live" | "static" | None, "text", "status", "error", "stop", "hint", "all"}``:
         ``kind`` "live" while the StreamView shows (``text`` = its answer's innerText, ``stop`` =
         the Stop button is visible, ``hint`` = the "interrupt the kernel" hint is visible),
-        "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it
+        "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it (a long
+        answer's copy is several Markdown outputs: all of them, read in order as one)
         (``text`` = the innerText of its blocks joined by a blank line, without the trailing status
         paragraph (``<p><sub><em>...</em></sub></p>``), the ``**Error:**`` paragraph and the reasoning ``<details>``),
         "rendering" while the copy's node is there but still empty (JupyterLab renders Markdown
@@ -1021,18 +1024,20 @@ _ANSWER_JS = """(i) => {
     r.hint = visible(live.querySelector('.glm-hint'));
     return r;
   }
-  const md = o.querySelector('.jp-RenderedMarkdown');
-  if (!md) return r;
+  // A long answer's saved copy is several Markdown outputs, read here as one (in order).
+  const mds = [...o.querySelectorAll('.jp-RenderedMarkdown')];
+  if (!mds.length) return r;
   // JupyterLab inserts the node first and sets its innerHTML (all at once) when the asynchronous
   // Markdown renderer is done; the bundle always has at least its status paragraph.
-  if (md.childElementCount === 0) { r.kind = 'rendering'; return r; }
+  if (mds.some((md) => md.childElementCount === 0)) { r.kind = 'rendering'; return r; }
   r.kind = 'static';
   const parts = [];
-  for (const ch of md.children) {
+  const last = mds[mds.length - 1].lastElementChild;
+  for (const ch of mds.flatMap((md) => [...md.children])) {
     const first = ch.firstElementChild;
     // the status line: a last paragraph holding only <sub><em>...</em></sub> (small, italic)
     const em = first && first.tagName === 'SUB' ? first.firstElementChild : null;
-    if (ch === md.lastElementChild && ch.tagName === 'P' && em && em.tagName === 'EM'
+    if (ch === last && ch.tagName === 'P' && em && em.tagName === 'EM'
         && ch.innerText.trim() === em.innerText.trim()) { r.status = ch.innerText.trim(); continue; }
     if (ch.tagName === 'P' && first && first.tagName === 'STRONG' && ch.innerText.startsWith('Error:')) {
       r.error = ch.innerText.trim(); continue;
