@@ -172,11 +172,16 @@ class LabServer:
     env: dict[str, str]
     proc: subprocess.Popen[bytes]
     log_path: Path
+    app: str = "lab"  # "lab" (JupyterLab) or "notebook" (Notebook 7: one document per page)
     _kernel_pids: set[int] = field(default_factory=set)
 
     # -- URLs and REST ----------------------------------------------------------------------
     def lab_url(self, notebook: str | None = None, workspace: str | None = None) -> str:
-        """URL opening ``notebook`` (relative to root_dir) in a fresh workspace of its own."""
+        """URL opening ``notebook`` (relative to root_dir) in a fresh workspace of its own
+        (Notebook 7: its own page, ``/notebooks/NAME``)."""
+        if self.app == "notebook":
+            path = "/notebooks/" + urllib.parse.quote(notebook) if notebook else "/tree"
+            return f"{self.url}{path}?token={self.token}"
         ws = workspace or f"t{uuid.uuid4().hex[:10]}"
         path = f"/lab/workspaces/{ws}"
         if notebook:
@@ -320,8 +325,10 @@ def start_lab(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     disabled_extensions: Sequence[str] = (),
     startup_timeout: float = 60.0,
+    app: str = "lab",
 ) -> Iterator[LabServer]:
-    """Start JupyterLab; yield a :class:`LabServer`; stop it (and its kernels) on exit.
+    """Start JupyterLab (``app="notebook"``: Notebook 7, the ``notebook`` package, same page
+    object ``window.jupyterapp``); yield a :class:`LabServer`; stop it (and its kernels) on exit.
 
     ``disabled_extensions`` are disabled in the server's own (temporary) config dir, as
     ``jupyter labextension disable NAME`` would do there: e.g. ``@jupyter-widgets/jupyterlab-manager``
@@ -342,11 +349,20 @@ def start_lab(
 
     token = secrets.token_hex(24)
     port = free_port()
+    app_args = {
+        "lab": [
+            "jupyter",
+            "lab",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        "notebook": ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"],
+    }[app]
     cmd = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        *app_args,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
@@ -355,9 +371,6 @@ def start_lab(
         f"--ServerApp.root_dir={root}",
         "--ServerApp.open_browser=False",
         "--ServerApp.quit_button=False",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.shutdown_no_activity_timeout=0",
         "--MappingKernelManager.cull_idle_timeout=0",
         # terminals are not needed (jupyter_lsp stays: without it the page polls /lsp/status → 404)
@@ -385,6 +398,7 @@ def start_lab(
         env=full_env,
         proc=proc,
         log_path=log_path,
+        app=app,
     )
     try:
         _wait_until_up(server, startup_timeout)
@@ -408,7 +422,8 @@ def _wait_until_up(server: LabServer, timeout: float) -> None:
         try:
             server.api("GET", "/api/status", timeout=2)
             # the lab page itself, not only the REST API
-            with urllib.request.urlopen(f"{server.url}/lab?token={server.token}", timeout=5) as r:
+            page = "/lab" if server.app == "lab" else "/tree"
+            with urllib.request.urlopen(f"{server.url}{page}?token={server.token}", timeout=5) as r:
                 if r.status == 200:
                     return
         except (OSError, urllib.error.URLError) as exc:
