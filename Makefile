@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # llama-cpp-python compiles from source (several minutes on 2 cores); pip caches the wheel.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo install test lint js-deps js-test js-build js-bundle bench chromium clean
+.PHONY: demo install test lint js-deps js-test js-build js-bundle bench chromium tmux clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)"; exit 1; fi; }
+
+# tests/test_jupyter_console.py drives a real jupyter console in a tmux terminal.
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq tmux; \
+	  else echo "tmux is missing: run 'sudo apt-get install -y tmux' (the jupyter console test needs it)"; exit 1; fi; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check glm_notebook tests benchmarks
@@ -62,7 +68,7 @@ js-bundle: js-deps
 # Tests choose their provider themselves; a key in your shell must not send them to the real service.
 NO_KEYS := env -u ZHIPUAI_API_KEY -u ZAI_API_KEY -u GLM_API_KEY -u GLM_PROVIDER -u GLM_BASE_URL -u GLM_MODEL
 
-test: $(STAMP) chromium lint js-test js-bundle
+test: $(STAMP) chromium tmux lint js-test js-bundle
 	$(NO_KEYS) $(PY) -m pytest tests -p no:nbval -q -ra --ignore=tests/browser
 	@# Separate run: Playwright's sync API keeps an event loop running in the main thread all session.
 	$(NO_KEYS) $(PY) -m pytest tests/browser -p no:nbval -q -ra

@@ -92,6 +92,26 @@ except Exception as exc:
     print(type(exc).__name__ + ":", exc)
 """, CHECK),
     md("""
+## Try settings: a playground and a side-by-side compare
+
+`--tune` opens a playground for the prompt: sliders for temperature, top_p and max_tokens, a Run
+button, the request as sent and a history of runs. `--compare` runs several settings side by side.
+More of both in `02_parameter_lab.ipynb`.
+"""),
+    code("""
+%%glm --tune --max-tokens 40 --out lab
+Suggest a name for a friendly robot.
+"""),
+    code("""
+lab.wait(120)            # the first run starts by itself; wait for it here so the next cells see it
+print(type(lab).__name__, lab.last_result is not None)
+""", CHECK),
+    code("""
+%%glm --compare "temperature=0,0.8" --max-tokens 40 --seed 1
+Suggest a name for a friendly robot.
+"""),
+    code("print(len(_glm), [r.request['temperature'] for r in _glm], all(r.complete for r in _glm))", CHECK),
+    md("""
 ## Using GLM: add a key, switch providers
 
 Set one of these (in the environment, or in a `.env` file next to the notebook), then reset the

@@ -1,9 +1,11 @@
 """Streaming where no front end shows the live view: Markdown display updates of one display id.
 
-A real kernel driven by a bare jupyter_client (no widget manager, like nbclient, JupyterLab with
-the widget extension disabled, editors without ipywidgets), and the same kernel with a client that
-greets the view from a subshell as JupyterLab's widget manager does (then nothing changes: no
-Markdown updates, one saved copy at the end). Answers come from the GLM test server.
+A real kernel driven by a bare jupyter_client that executes as nbclient does (no widget manager,
+like nbclient, JupyterLab with the widget extension disabled, editors without ipywidgets), and the
+same kernel with a client that greets the view from a subshell as JupyterLab's widget manager does
+(then nothing changes: no Markdown updates, one saved copy at the end). A client that allows
+input() and sends no cell id is a console (``jupyter console``): the answer streams to stdout.
+Answers come from the GLM test server.
 """
 
 from __future__ import annotations
@@ -37,7 +39,23 @@ def kernel(glm_server: Any) -> Any:
         km.shutdown_kernel(now=True)
 
 
-def _run_cell(kc: Any, code: str, *, greet: bool) -> list[dict[str, Any]]:
+def _execute(kc: Any, code: str, *, console: bool) -> str:
+    """An execute_request as a notebook runner sends it (nbclient, papermill, nbval: no cell id,
+    no input()), or as a console does (``jupyter console``: no cell id, input() allowed)."""
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": console,
+        "stop_on_error": True,
+    }
+    msg = kc.session.msg("execute_request", content)
+    kc.shell_channel.send(msg)
+    return msg["header"]["msg_id"]
+
+
+def _run_cell(kc: Any, code: str, *, greet: bool, console: bool = False) -> list[dict[str, Any]]:
     """Execute ``code`` and return its iopub messages; with ``greet``, the displayed view greets
     the kernel from a subshell (what it does in JupyterLab 4.4)."""
     subshell = None
@@ -46,7 +64,7 @@ def _run_cell(kc: Any, code: str, *, greet: bool) -> list[dict[str, Any]]:
         kc.control_channel.send(request)
         reply = kc.control_channel.get_msg(timeout=10)
         subshell = reply["content"]["subshell_id"]
-    msg_id = kc.execute(code)
+    msg_id = _execute(kc, code, console=console)
     messages = []
     view_id = None
     greeted_at = 0.0
@@ -121,3 +139,16 @@ def test_where_the_view_greets_nothing_changes(kernel, glm_server):
 
 def time_of(msg: dict[str, Any]) -> float:
     return msg["header"]["date"].timestamp()
+
+
+def test_a_console_gets_the_answer_streamed_to_stdout(kernel, glm_server):
+    """``jupyter console`` prints stream messages as they come and ignores display updates: there
+    the answer is stdout, streamed, ending in the status line; no widget and no display at all."""
+    glm_server.enqueue(Reply(text=ANSWER, delay=0.05))
+    messages = _run_cell(kernel, "%%glm\nCount words", greet=False, console=True)
+
+    assert not [m for m in messages if m["msg_type"] in ("display_data", "update_display_data")]
+    streamed = [m["content"]["text"] for m in messages if m["msg_type"] == "stream"]
+    assert len(streamed) >= 5, streamed  # piece by piece, not once at the end
+    text = "".join(streamed)
+    assert text.startswith(ANSWER) and text.rstrip().endswith("· stop]"), text

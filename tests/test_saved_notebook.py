@@ -115,3 +115,42 @@ def test_a_finished_glm_cell_adds_little_beyond_its_answer_to_a_saved_notebook(t
         f"{answer} B of it the answer's output, {beyond:.0f} B beyond it; widget state {state_bytes} B"
     )
     assert beyond <= 3_000, (one, six, per_cell, answer)
+
+
+def test_a_long_answer_is_saved_as_markdown_outputs_that_read_as_one(tmp_path, glm_server):
+    """A long answer's saved copy is several Markdown outputs (JupyterLab renders each in its own
+    task); saved and converted by nbconvert it reads as the one answer, in order, with the
+    provenance on the first output and the thinking and status line once, at the end."""
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    sections = [
+        f"## Part {i}\n\nPart {i} says [see the guide][guide]. {'More words. ' * 25}\n\n- one\n- two\n\n```python\nx = {i}\n```"
+        for i in range(120)
+    ]
+    answer = "\n\n".join([*sections, "[guide]: https://example.org/guide"])
+    assert len(answer) > 2 * 16_000
+    glm_server.enqueue(Reply(text=answer, reasoning="Plan the parts.", chunk_size=400))
+    nb = run_notebook(tmp_path, glm_server, ["%load_ext glm_notebook", "%%glm\nWrite the parts"])
+    outputs = nb.cells[1].outputs
+    assert len(outputs) > 1 and all(o["output_type"] == "display_data" for o in outputs), outputs
+    assert all(set(o["data"]) == {"text/markdown", "text/plain"} for o in outputs)
+    assert "glm_notebook" in outputs[0]["metadata"]
+    assert not any("glm_notebook" in o.get("metadata", {}) for o in outputs[1:])
+    assert "\n\n".join(o["data"]["text/plain"] for o in outputs).startswith(answer)
+
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    soup = BeautifulSoup(html, "html.parser")
+    cell = soup.select(".jp-CodeCell")[1]
+    rendered = cell.select(".jp-RenderedMarkdown")
+    assert len(rendered) == len(outputs)
+    text = cell.select_one(".jp-Cell-outputArea").get_text(" ", strip=True)
+    # nothing but the answer between the pieces: no prompt, no separator text
+    assert text == " ".join(r.get_text(" ", strip=True) for r in rendered)
+    positions = [text.index(f"Part {i} says") for i in range(120)]
+    assert positions == sorted(positions)
+    assert text.count("Thinking") == 1 and text.index("Thinking") > positions[-1]
+    assert text.rstrip().endswith("stop")
+    # the reference definition at the end of the answer reaches the links of every piece
+    links = [a["href"] for r in rendered for a in r.select("a") if "guide" in a.get_text()]
+    assert links == ["https://example.org/guide"] * 120

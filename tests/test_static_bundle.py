@@ -197,3 +197,77 @@ def test_less_than_inside_math_is_tex_not_an_html_entity(answer: str, saved: str
     """JupyterLab hands math to MathJax as written: '&lt;' there would be typeset as '&lt;'."""
     assert neutralize_markdown(answer) == saved
     assert_inert(render(saved))
+
+
+# -- a long answer's saved copy as several outputs (static_bundles) --------------------------------
+
+
+def _long_answer(sections: int = 60) -> str:
+    parts = ["# Notes\n\nSee [the guide][guide] first."]
+    for i in range(sections):
+        parts.append(
+            f"## Part {i}\n\nProse of part {i} with [a link][guide] and $x_{i} < y$.\n\n"
+            f"- item one of {i}\n- item two\n\n  still item two after a blank line\n\n"
+            f"```python\nx = {i}\n\n# a blank line above, same block\n```\n\n"
+            f"$$\na_{i} = b\n\n+ c\n$$\n\n"
+            f"| a | b |\n|---|---|\n| {i} | <b>x</b> |"
+        )
+    parts.append("[guide]: https://example.org/guide")
+    return "\n\n".join(parts)
+
+
+def _result(text: str, **kw) -> ChatResult:
+    result = ChatResult()
+    result.text = text
+    result.finish_reason = "stop"
+    for key, value in kw.items():
+        setattr(result, key, value)
+    return result
+
+
+def test_a_long_answer_is_cut_into_outputs_that_render_as_the_whole() -> None:
+    from glm_notebook.answer._saved_copy import static_bundles
+
+    text = _long_answer()
+    result = _result(text, reasoning="Thinking it through.")
+    whole = static_bundle(result)
+    pieces = static_bundles(result, piece_chars=2_000)
+    assert len(pieces) > 5
+    # rendered one after another they are the whole, element for element
+    assert "".join(render(p["text/markdown"]) for p in pieces) == render(whole["text/markdown"])
+    # the plain text too, and the thinking and the status line come once, at the end
+    assert "\n\n".join(p["text/plain"] for p in pieces) == whole["text/plain"]
+    assert all("<details>" not in p["text/markdown"] for p in pieces[:-1])
+    assert pieces[-1]["text/markdown"].endswith(
+        whole["text/markdown"][whole["text/markdown"].index("\n\n<details>") :]
+    )
+    # no piece starts inside a list, a code block or math, and the link definition reaches every piece
+    for piece in pieces:
+        md = piece["text/markdown"]
+        assert md.startswith(
+            ("## Part", "# Notes", "Prose", "- item one", "```python", "$$\na_", "| a | b |")
+        ), md[:40]
+        assert md.count("$$") % 2 == 0 and md.count("```") % 2 == 0
+        assert 'href="https://example.org/guide"' in render(md)
+
+
+def test_short_answers_and_text_without_safe_cuts_stay_one_output() -> None:
+    from glm_notebook.answer._saved_copy import static_bundles
+
+    short = _result("## A short answer\n\nJust this.")
+    assert static_bundles(short) == [static_bundle(short)]
+    one_list = _result("".join(f"- item {i}\n\n  more of item {i}\n" for i in range(500)))
+    assert static_bundles(one_list, piece_chars=1_000) == [static_bundle(one_list)]
+    one_math = _result("$$\n" + "\n\n".join(f"x_{i} = {i}" for i in range(800)) + "\n$$")
+    assert static_bundles(one_math, piece_chars=1_000) == [static_bundle(one_math)]
+
+
+@pytest.mark.parametrize("attack", HOSTILE)
+def test_every_piece_of_a_long_hostile_answer_is_safe_on_its_own(attack: str) -> None:
+    from glm_notebook.answer._saved_copy import static_bundles
+
+    text = "\n\n".join(f"## Part {i}\n\n{attack}\n\n```html\n{attack}\n```" for i in range(80))
+    pieces = static_bundles(_result(text), piece_chars=1_500)
+    assert len(pieces) > 3 or "[ref]:" in attack  # 80 definitions in every piece: kept whole
+    for piece in pieces:
+        assert_inert(render(piece["text/markdown"]))

@@ -2,7 +2,9 @@
 
 ``LiveView.show(...)`` displays a new StreamView for ``%%glm`` and, when the run ends, replaces it
 (``update_display``) with the static Markdown copy, so the saved notebook never needs widget
-state.
+state. A long answer's copy is several Markdown outputs (``static_bundles``: cut at block
+boundaries, ~16 KB each): the first replaces the view and carries the provenance metadata, the
+others follow ``PIECE_GAP_S`` apart, so JupyterLab never renders 100 KB of Markdown in one task.
 
 Front ends that show no widgets (a bare kernel client, nbclient, JupyterLab without the widget
 manager, editors without ipywidgets) never render the view, so it never greets the kernel. When
@@ -26,7 +28,7 @@ from .._provenance import output_metadata
 from .._status import notice_line, terminal_safe
 from .._types import ChatResult, StreamEvent
 from ._run import StopButton
-from ._saved_copy import static_bundle, streaming_bundle
+from ._saved_copy import static_bundle, static_bundles, streaming_bundle
 from ._stream_view import StreamView
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ _PREVIEW = 2000  # characters of arguments / result kept in a block
 GREETING_WAIT_S = 3.0
 #: Seconds between two Markdown display updates (at most 10 a second).
 MARKDOWN_UPDATE_S = 0.1
+#: Seconds between two outputs of a long saved copy (``static_bundles``): JupyterLab renders each
+#: in a task of its own, and its table of contents, which collects the outputs' headings 200 ms
+#: after the notebook stops changing, then adds a piece's headings at a time, not all at once.
+PIECE_GAP_S = 0.25
 
 __all__ = ["LiveView"]
 
@@ -232,16 +238,39 @@ class LiveView:
             self.view.model_name = model
         self._named = bool(self.view.model_name)  # a plain flag: no trait read per token
 
+    @staticmethod
+    def _show_pieces(pieces: list[dict[str, str]]) -> None:
+        """A long saved copy's further outputs, ``PIECE_GAP_S`` apart; an interrupt in a gap shows
+        the rest at once (the saved copy is never cut short) and is raised again."""
+        from IPython.display import display
+
+        shown = 0
+        try:
+            for piece in pieces:
+                time.sleep(PIECE_GAP_S)
+                display(piece, raw=True)
+                shown += 1
+        except KeyboardInterrupt:
+            for piece in pieces[shown:]:
+                display(piece, raw=True)
+            raise
+
     def finish(self, result: ChatResult, error: BaseException | None) -> None:
         try:
             if self._calls:
                 self._send_tools(force=True)
             self.view.finish(result, error)
             if self.handle is not None:
-                bundle = static_bundle(result, error, offline=self.view.offline)
                 if self.plain_text:
-                    bundle = {"text/plain": bundle["text/plain"]}
-                self.handle.update(bundle, raw=True, metadata=output_metadata([result]))
+                    bundle = static_bundle(result, error, offline=self.view.offline)
+                    bundles = [{"text/plain": bundle["text/plain"]}]
+                else:
+                    bundles = static_bundles(result, error, offline=self.view.offline)
+                # The first piece replaces the view and carries the provenance; a long answer's
+                # further pieces follow as outputs of their own (each rendered in its own task).
+                self.handle.update(bundles[0], raw=True, metadata=output_metadata([result]))
+                if len(bundles) > 1:
+                    self._show_pieces(bundles[1:])
         finally:
             if self.handle is not None:
                 self.view.close()

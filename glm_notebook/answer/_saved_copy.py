@@ -38,6 +38,7 @@ hostile corpus through nbconvert's real exporter.
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 import urllib.parse
@@ -52,7 +53,7 @@ from .._status import error_line, status_line
 from .._types import ChatResult
 
 # status_line lives in the widget-free glm_notebook._status; kept importable here.
-__all__ = ["neutralize_markdown", "static_bundle", "status_line", "streaming_bundle"]
+__all__ = ["neutralize_markdown", "static_bundle", "static_bundles", "status_line", "streaming_bundle"]
 
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:", "file:")
 # A link destination follows "](" (inline link) or "]:" (reference definition), after optional
@@ -391,6 +392,13 @@ def static_bundle(
     (``<sub>*...*</sub>``). Plain text: the answer,
     the error line and the status.
     """
+    return _static_bundle(result, error, offline)
+
+
+def _static_bundle(
+    result: ChatResult | None, error: BaseException | None, offline: bool, answer: str | None = None
+) -> dict[str, str]:
+    """``static_bundle``, given the answer already neutralised (``answer``) or not."""
     result = result if result is not None else ChatResult()
     error = error if error is not None else result.error
     status = status_line(result, error, offline=offline)
@@ -398,7 +406,7 @@ def static_bundle(
 
     blocks: list[str] = []
     if result.text.strip():
-        blocks.append(neutralize_markdown(result.text.strip("\n")))
+        blocks.append(answer if answer is not None else neutralize_markdown(result.text.strip("\n")))
     if result.reasoning.strip():
         thinking = neutralize_markdown(result.reasoning.strip("\n"))
         blocks.append(f"<details><summary>Thinking</summary>\n\n{thinking}\n\n</details>")
@@ -412,6 +420,128 @@ def static_bundle(
 
     plain = [part for part in (result.text.strip("\n"), problem and f"Error: {problem}", status) if part]
     return {"text/markdown": "\n\n".join(blocks) + "\n", "text/plain": "\n\n".join(plain)}
+
+
+#: Characters of Markdown per output of a long saved copy (``static_bundles``). JupyterLab renders
+#: each output in a task of its own, at roughly 2-3 ms per KB of Markdown in Chromium.
+PIECE_CHARS = 16_000
+#: Headings per output at most: JupyterLab's table of contents adds an item per heading in an output
+#: (about 1.5 ms each on a loaded 2-core machine), all at once when the outputs change.
+PIECE_HEADINGS = 30
+#: Outputs at most: past that, pieces grow (a 300 KB answer is 16 outputs of ~19 KB).
+MAX_PIECES = 16
+
+
+def _split_points(markdown: str) -> tuple[list[int], list[str], list[int]]:
+    """Lines where ``markdown`` may be cut into outputs that render as the whole does, and the
+    reference definitions every piece needs, and the lines where top-level headings start.
+
+    A cut goes only before a top-level block (never inside a list, quote, table, code or HTML
+    block), and never inside math (``$$ ... $$`` and ``\\begin{...}`` may span blank lines, and
+    JupyterLab takes math out of each output's whole text before it renders the Markdown). Link
+    reference definitions belong to the whole document, so they are returned to be repeated (they
+    render as nothing)."""
+    lines = markdown.split("\n")
+    starts: list[int] = []
+    headings: list[int] = []
+    covered = [False] * len(lines)
+    for token in _LOCATOR.parse(markdown):
+        if token.level == 0 and token.map is not None:  # a top-level block opens (or is) here
+            starts.append(token.map[0])
+            if token.type == "heading_open":
+                headings.append(token.map[0])
+            for number in range(*token.map):
+                covered[number] = True
+    definitions = [line for number, line in enumerate(lines) if not covered[number] and line.strip()]
+    offsets, pos = [], 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    # Linear in the answer's length (it is untrusted): sorted positions, looked up with bisect.
+    math = _math_spans(markdown)
+    math_starts = [start for start, _ in math]
+    begins = [m.start() for m in re.finditer(r"\\begin\{", markdown)]
+    ends = [m.start() for m in re.finditer(r"\\end\{", markdown)]
+    points = []
+    for number in sorted(set(starts)):
+        if number == 0:
+            continue
+        at = offsets[number]
+        k = bisect.bisect_right(math_starts, at) - 1
+        if k >= 0 and math[k][0] < at < math[k][1]:
+            continue
+        if bisect.bisect_left(begins, at) != bisect.bisect_left(ends, at):
+            continue
+        points.append(number)
+    return points, definitions, headings
+
+
+def _pieces(markdown: str, plain: str, limit: int) -> list[tuple[str, str]]:
+    """``markdown`` (and ``plain``, line for line the same text before neutralising) cut into pieces
+    of about ``limit`` characters at ``_split_points``; one piece when no cut is safe."""
+    md_lines, plain_lines = markdown.split("\n"), plain.split("\n")
+    if len(markdown) <= limit or len(md_lines) != len(plain_lines):
+        return [(markdown, plain)]  # short, or the text fell back to a fence: keep it whole
+    points, definitions, headings = _split_points(markdown)
+    refs = "\n\n" + "\n".join(definitions) if definitions else ""
+    if len(refs) > limit // 4:
+        return [(markdown, plain)]  # every piece would carry them all: keep it whole
+    limit = max(limit, len(markdown) // MAX_PIECES + 1)
+    most_headings = max(PIECE_HEADINGS, len(headings) // MAX_PIECES + 1)
+    ends, pos = [], 0
+    for line in md_lines:
+        pos += len(line) + 1
+        ends.append(pos)
+    cuts = [0]
+    for point in points:
+        size = ends[point - 1] - (ends[cuts[-1] - 1] if cuts[-1] else 0)
+        heads = bisect.bisect_left(headings, point) - bisect.bisect_left(headings, cuts[-1])
+        if size >= limit or heads >= most_headings:
+            cuts.append(point)
+    cuts.append(len(md_lines))
+    pieces = []
+    for first, last in zip(cuts, cuts[1:], strict=False):
+        md = "\n".join(md_lines[first:last]).strip("\n")
+        text = "\n".join(plain_lines[first:last]).strip("\n")
+        if md:
+            pieces.append((md + (refs if len(cuts) > 2 else ""), text))
+    return pieces or [(markdown, plain)]
+
+
+def static_bundles(
+    result: ChatResult | None,
+    error: BaseException | None = None,
+    offline: bool = False,
+    piece_chars: int = PIECE_CHARS,
+) -> list[dict[str, str]]:
+    """``static_bundle`` as one or more outputs: a long answer is cut at block boundaries into
+    pieces of about ``piece_chars`` characters of Markdown, so a front end renders them one at a
+    time (JupyterLab renders each output in its own task) instead of freezing on one long render.
+
+    The pieces are the answer in order; the last one also carries the thinking, tool calls, error
+    line and status line, exactly as ``static_bundle`` ends. Each is ``{"text/markdown", "text/plain"}``
+    (the plain text of that part of the answer). An answer of ``piece_chars`` or less is one
+    bundle, equal to ``static_bundle``. Rendered one after another (JupyterLab, nbconvert, GitHub)
+    they read as the one answer: each cut is before a top-level block, never inside a list, table,
+    code block or math, and link reference definitions are repeated in every piece.
+    """
+    result = result if result is not None else ChatResult()
+    text = result.text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    if len(text) <= piece_chars or not text.strip():
+        return [_static_bundle(result, error, offline)]
+    answer = neutralize_markdown(result.text.strip("\n"))
+    whole = _static_bundle(result, error, offline, answer)
+    pieces = _pieces(answer, text.replace("\x00", "\ufffd"), piece_chars)
+    if len(pieces) == 1 or not whole["text/markdown"].startswith(answer):
+        return [whole]
+    if not all(_is_safe(md) for md, _ in pieces):  # each piece is rendered on its own
+        return [whole]
+    tail_md = whole["text/markdown"][len(answer) :]  # "\n\n<details>...<sub>status</sub>\n"
+    plain_rest = whole["text/plain"][len(result.text.strip("\n")) :]
+    bundles = [{"text/markdown": md + "\n", "text/plain": plain} for md, plain in pieces]
+    last_md, last_plain = pieces[-1]
+    bundles[-1] = {"text/markdown": last_md + tail_md, "text/plain": last_plain + plain_rest}
+    return bundles
 
 
 def streaming_bundle(text: str, reasoning: str, status: str) -> dict[str, str]:

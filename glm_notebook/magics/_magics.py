@@ -123,7 +123,8 @@ class GLMMagics(Magics):
     display_mode = Enum(
         ["auto", "widget", "text"],
         default_value="auto",
-        help="auto: live widget in a kernel with a front end, stdout in terminal IPython.",
+        help="auto: live widget in a kernel, stdout in terminal IPython and in consoles (a front end "
+        "that sends no cell id and allows input(): jupyter console, qtconsole).",
     ).tag(config=True)
     stop_button = Enum(
         ["auto", "always", "never"],
@@ -453,10 +454,28 @@ class GLMMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def use_widgets(self) -> bool:
-        """True when answers go to a live widget (a kernel with a front end), False for stdout."""
+        """True when answers go to a live widget (a kernel with a notebook front end), False for stdout.
+
+        "auto": in a kernel, the live view, unless the front end is a console (``_console``)."""
         if self.display_mode != "auto":
             return bool(self.display_mode == "widget")
-        return type(self.shell).__name__ == "ZMQInteractiveShell"
+        return type(self.shell).__name__ == "ZMQInteractiveShell" and not self._console()
+
+    def _console(self) -> bool:
+        """Whether the running cell came from a console: a front end that lets ``input()`` ask
+        (``allow_stdin``) but sent no cell id (``jupyter console``, qtconsole, an interactive
+        kernel client). Notebook front ends send a cell id (JupyterLab's notebook and code console,
+        Notebook 7, VS Code); notebook runners allow no input (nbclient, papermill, nbval).
+        ``jupyter console`` ignores display updates and saves nothing: there the answer streams
+        to stdout, as in terminal IPython."""
+        if self.current_cell_id:
+            return False
+        try:
+            kernel: Any = getattr(self.shell, "kernel", None)
+            parent = kernel.get_parent()  # the execute_request being run
+            return bool(parent.get("content", {}).get("allow_stdin"))
+        except Exception:  # noqa: BLE001 - not an ipykernel we know: keep the live view
+            return False
 
     def answer_view(self, client: GLMClient, model: str | None, *, plain_text: bool) -> AnswerView:
         """Where one %%glm answer is shown: a live view below the cell, or stdout."""

@@ -172,11 +172,16 @@ class LabServer:
     env: dict[str, str]
     proc: subprocess.Popen[bytes]
     log_path: Path
+    app: str = "lab"  # "lab" (JupyterLab) or "notebook" (Notebook 7: one document per page)
     _kernel_pids: set[int] = field(default_factory=set)
 
     # -- URLs and REST ----------------------------------------------------------------------
     def lab_url(self, notebook: str | None = None, workspace: str | None = None) -> str:
-        """URL opening ``notebook`` (relative to root_dir) in a fresh workspace of its own."""
+        """URL opening ``notebook`` (relative to root_dir) in a fresh workspace of its own
+        (Notebook 7: its own page, ``/notebooks/NAME``)."""
+        if self.app == "notebook":
+            path = "/notebooks/" + urllib.parse.quote(notebook) if notebook else "/tree"
+            return f"{self.url}{path}?token={self.token}"
         ws = workspace or f"t{uuid.uuid4().hex[:10]}"
         path = f"/lab/workspaces/{ws}"
         if notebook:
@@ -320,8 +325,10 @@ def start_lab(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     disabled_extensions: Sequence[str] = (),
     startup_timeout: float = 60.0,
+    app: str = "lab",
 ) -> Iterator[LabServer]:
-    """Start JupyterLab; yield a :class:`LabServer`; stop it (and its kernels) on exit.
+    """Start JupyterLab (``app="notebook"``: Notebook 7, the ``notebook`` package, same page
+    object ``window.jupyterapp``); yield a :class:`LabServer`; stop it (and its kernels) on exit.
 
     ``disabled_extensions`` are disabled in the server's own (temporary) config dir, as
     ``jupyter labextension disable NAME`` would do there: e.g. ``@jupyter-widgets/jupyterlab-manager``
@@ -342,11 +349,20 @@ def start_lab(
 
     token = secrets.token_hex(24)
     port = free_port()
+    app_args = {
+        "lab": [
+            "jupyter",
+            "lab",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        "notebook": ["notebook", "--JupyterNotebookApp.expose_app_in_browser=True"],
+    }[app]
     cmd = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        *app_args,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
@@ -355,9 +371,6 @@ def start_lab(
         f"--ServerApp.root_dir={root}",
         "--ServerApp.open_browser=False",
         "--ServerApp.quit_button=False",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.shutdown_no_activity_timeout=0",
         "--MappingKernelManager.cull_idle_timeout=0",
         # terminals are not needed (jupyter_lsp stays: without it the page polls /lsp/status → 404)
@@ -385,6 +398,7 @@ def start_lab(
         env=full_env,
         proc=proc,
         log_path=log_path,
+        app=app,
     )
     try:
         _wait_until_up(server, startup_timeout)
@@ -408,7 +422,8 @@ def _wait_until_up(server: LabServer, timeout: float) -> None:
         try:
             server.api("GET", "/api/status", timeout=2)
             # the lab page itself, not only the REST API
-            with urllib.request.urlopen(f"{server.url}/lab?token={server.token}", timeout=5) as r:
+            page = "/lab" if server.app == "lab" else "/tree"
+            with urllib.request.urlopen(f"{server.url}{page}?token={server.token}", timeout=5) as r:
                 if r.status == 200:
                     return
         except (OSError, urllib.error.URLError) as exc:
@@ -525,12 +540,14 @@ class MainThreadTrace:
             if (e.get("pid"), e.get("tid")) == thread and e.get("ph") == "X" and e.get("name") == "RunTask":
                 self.tasks.append((e["ts"] / 1000, e.get("dur", 0) / 1000))
 
-    def between(self, first: str, last: str) -> list[float]:
-        """The durations (ms) of the tasks that ended between the marks ``first`` and ``last``."""
-        start, end = self.marks[first], self.marks[last]
+    def between(self, first: str, last: str | None) -> list[float]:
+        """The durations (ms) of the tasks that ended between the marks ``first`` and ``last``
+        (``None``: the end of the trace)."""
+        start = self.marks[first]
+        end = self.marks[last] if last is not None else float("inf")
         return [d for t, d in self.tasks if start <= t + d <= end + 0.001]
 
-    def longest_between(self, first: str, last: str) -> float:
+    def longest_between(self, first: str, last: str | None) -> float:
         """The longest task that ended between the marks ``first`` and ``last`` (ms; 0 if none)."""
         return max(self.between(first, last), default=0.0)
 
@@ -897,7 +914,8 @@ class LabPage:
         ``{"kind": "live" | "static" | None, "text", "status", "error", "stop", "hint", "all"}``:
         ``kind`` "live" while the StreamView shows (``text`` = its answer's innerText, ``stop`` =
         the Stop button is visible, ``hint`` = the "interrupt the kernel" hint is visible),
-        "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it
+        "static" once the ``text/markdown`` copy replaced it AND JupyterLab has rendered it (a long
+        answer's copy is several Markdown outputs: all of them, read in order as one)
         (``text`` = the innerText of its blocks joined by a blank line, without the trailing status
         paragraph (``<p><sub><em>...</em></sub></p>``), the ``**Error:**`` paragraph and the reasoning ``<details>``),
         "rendering" while the copy's node is there but still empty (JupyterLab renders Markdown
@@ -1021,18 +1039,20 @@ _ANSWER_JS = """(i) => {
     r.hint = visible(live.querySelector('.glm-hint'));
     return r;
   }
-  const md = o.querySelector('.jp-RenderedMarkdown');
-  if (!md) return r;
+  // A long answer's saved copy is several Markdown outputs, read here as one (in order).
+  const mds = [...o.querySelectorAll('.jp-RenderedMarkdown')];
+  if (!mds.length) return r;
   // JupyterLab inserts the node first and sets its innerHTML (all at once) when the asynchronous
   // Markdown renderer is done; the bundle always has at least its status paragraph.
-  if (md.childElementCount === 0) { r.kind = 'rendering'; return r; }
+  if (mds.some((md) => md.childElementCount === 0)) { r.kind = 'rendering'; return r; }
   r.kind = 'static';
   const parts = [];
-  for (const ch of md.children) {
+  const last = mds[mds.length - 1].lastElementChild;
+  for (const ch of mds.flatMap((md) => [...md.children])) {
     const first = ch.firstElementChild;
     // the status line: a last paragraph holding only <sub><em>...</em></sub> (small, italic)
     const em = first && first.tagName === 'SUB' ? first.firstElementChild : null;
-    if (ch === md.lastElementChild && ch.tagName === 'P' && em && em.tagName === 'EM'
+    if (ch === last && ch.tagName === 'P' && em && em.tagName === 'EM'
         && ch.innerText.trim() === em.innerText.trim()) { r.status = ch.innerText.trim(); continue; }
     if (ch.tagName === 'P' && first && first.tagName === 'STRONG' && ch.innerText.startsWith('Error:')) {
       r.error = ch.innerText.trim(); continue;

@@ -549,14 +549,16 @@ def test_twenty_thousand_chunks_arrive_complete(lab_page: LabPage, glm: GLMTestS
         lab.run_cell(1, wait=False)
         lab.wait_cell_done(1, timeout=180)
         elapsed = time.monotonic() - t0
-        final = lab.wait_answer(1, "a.kind === 'static'", timeout=120)
+        # a long answer's saved copy is several outputs: wait for the last, which ends in the status
+        final = lab.wait_answer(1, "a.kind === 'static' && a.status.includes('tokens')", timeout=120)
         lab.page.evaluate("() => performance.mark('glm-static')")
     tasks = long_tasks(lab.page, since)
     hb = lab.page.evaluate("() => { clearInterval(window.__glmHeartbeat.id); return window.__glmHeartbeat; }")
 
     # 0 characters lost: the Markdown source in the notebook and the visible text, exactly
+    # (the saved copy of this 140 KB answer is several Markdown outputs, read in order as one)
     outputs = lab.output_data(1)
-    md = outputs[0]["data"]["text/markdown"]
+    md = "\n".join(o["data"]["text/markdown"] for o in outputs)
     assert md.startswith(LOAD_ANSWER + "\n\n<sub>*"), (len(md), md[:200], md[-300:])
     visible = final["text"]
     lost = len(LOAD_ANSWER) - len(visible)
