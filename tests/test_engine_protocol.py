@@ -57,7 +57,9 @@ def leaks(error, secret):
     """Whether ``secret`` shows anywhere a traceback printer could put it (frames' locals too)."""
     shown = str(error) + repr(error) + "".join(traceback.format_exception(error))
     shown += "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format())
-    return any(part in shown for part in ("sk-engine-bad-key", "7373", "X-Injected"))
+    # "bad-key-7373", not "7373" alone: a frame's locals show memory addresses, and one held
+    # "7373" in a full run (0x7f...7373...): the check must match the key, not an address.
+    return any(part in shown for part in ("sk-engine-bad-key", "bad-key-7373", "X-Injected"))
 
 
 # -- a malformed request (our bug) is not retried and never shows the key ---------------------------

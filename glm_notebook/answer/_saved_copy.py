@@ -269,20 +269,22 @@ def _rewrite(text: str, *, keep_code_spans: bool) -> str:
                 table_rows.update(range(*token.map))
             else:
                 inline_ranges[(token.map[0], token.map[1])] = None
-    out = list(lines)
+    # One slot per source line: a neutralised block may have more or fewer lines than its source
+    # (its slots after the first are emptied), so the other lines keep their places.
+    out: list[str | None] = list(lines)
     covered: set[int] = set(table_rows)
     for first, last in inline_ranges:
         if any(kind[number] == "code" for number in range(first, last)):
             continue
-        block = _neutralize_inline("\n".join(lines[first:last]), keep_code_spans=keep_code_spans)
-        out[first:last] = block.split("\n")
+        out[first] = _neutralize_inline("\n".join(lines[first:last]), keep_code_spans=keep_code_spans)
+        out[first + 1 : last] = [None] * (last - first - 1)
         covered.update(range(first, last))
     for number, source in enumerate(lines):
         if number in table_rows:
             out[number] = _neutralize_table_row(source, keep_code_spans=keep_code_spans)
         elif number not in covered and kind[number] == "prose":
             out[number] = _neutralize_prose(source)
-    return "\n".join(out)
+    return "\n".join(line for line in out if line is not None)
 
 
 def _links(tokens: Iterable[Any]) -> Iterable[str]:
@@ -480,8 +482,11 @@ def _pieces(markdown: str, plain: str, limit: int) -> list[tuple[str, str]]:
     """``markdown`` (and ``plain``, line for line the same text before neutralising) cut into pieces
     of about ``limit`` characters at ``_split_points``; one piece when no cut is safe."""
     md_lines, plain_lines = markdown.split("\n"), plain.split("\n")
-    if len(markdown) <= limit or len(md_lines) != len(plain_lines):
-        return [(markdown, plain)]  # short, or the text fell back to a fence: keep it whole
+    if len(markdown) <= limit or len(plain) > _MAX_PARSED:
+        return [(markdown, plain)]  # short, or the text fell back to one fence: keep it whole
+    # Neutralising can join or split lines (a code span across a line becomes one <code>): then
+    # the plain text does not follow the cuts and goes whole with the first piece.
+    aligned = len(md_lines) == len(plain_lines)
     points, definitions, headings = _split_points(markdown)
     refs = "\n\n" + "\n".join(definitions) if definitions else ""
     if len(refs) > limit // 4:
@@ -502,7 +507,10 @@ def _pieces(markdown: str, plain: str, limit: int) -> list[tuple[str, str]]:
     pieces = []
     for first, last in zip(cuts, cuts[1:], strict=False):
         md = "\n".join(md_lines[first:last]).strip("\n")
-        text = "\n".join(plain_lines[first:last]).strip("\n")
+        if aligned:
+            text = "\n".join(plain_lines[first:last]).strip("\n")
+        else:
+            text = plain if not pieces else ""
         if md:
             pieces.append((md + (refs if len(cuts) > 2 else ""), text))
     return pieces or [(markdown, plain)]
