@@ -504,7 +504,7 @@ def _pieces(markdown: str, plain: str, limit: int) -> list[tuple[str, str]]:
         if size >= limit or heads >= most_headings:
             cuts.append(point)
     cuts.append(len(md_lines))
-    pieces = []
+    pieces: list[tuple[str, str]] = []
     for first, last in zip(cuts, cuts[1:], strict=False):
         md = "\n".join(md_lines[first:last]).strip("\n")
         if aligned:
