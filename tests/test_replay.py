@@ -217,3 +217,40 @@ def test_a_key_typed_into_a_prompt_does_not_reach_the_answer_file(glm_server, tm
         client.chat(f"Is {secret} a valid key?")
     text = path.read_text()
     assert secret not in text and "Is sk-" in text
+
+
+def test_recording_never_breaks_an_answer_that_arrived(glm_server, tmp_path):
+    # A lone surrogate in the model's text (JSON allows "\\ud800"), then an answer file that cannot
+    # be written: the answers are kept and shown; the first is recorded (escaped) and replays, the
+    # second is not recorded, with one warning.
+    import subprocess
+    import warnings
+
+    from glm_notebook.testing import Fault
+
+    delta = '{"content": "half \\ud800 pair"}'  # on the wire: the JSON escape of a lone surrogate
+    chunk = '{"choices": [{"index": 0, "delta": ' + delta + ', "finish_reason": "stop"}]}'
+    body = f"data: {chunk}\n\ndata: [DONE]\n\n".encode()
+    path = tmp_path / "lesson.answers.jsonl"
+    client = glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, provider="zai")
+    glm_server.enqueue(Fault.raw(body))
+    with glm.replay(path):
+        assert client.chat("one").text == "half \ud800 pair"
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1
+    with glm.replay(path, strict=True):
+        assert client.chat("one").text == "half \ud800 pair"  # replayed as it arrived
+    blocked = tmp_path / "ro" / "answers.jsonl"
+    blocked.parent.mkdir()
+    blocked.write_text("")
+    # root ignores file modes: a read-only bind mount makes the file really unwritable
+    assert subprocess.run(["mount", "--bind", "-o", "ro", str(blocked), str(blocked)]).returncode == 0
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with glm.replay(blocked):
+                glm_server.enqueue(Reply(text="kept"))
+                assert client.chat("two").text == "kept"
+    finally:
+        subprocess.run(["umount", str(blocked)], check=True)
+    assert blocked.read_text() == ""
+    assert len([w for w in caught if "cannot be written" in str(w.message)]) == 1

@@ -272,3 +272,25 @@ def test_a_broken_repr_llm_in_context_does_not_fail_the_cell(ip, zai_env):
     assert result is None
     body = zai_env.wait_for_requests(1)[0].json["messages"][0]["content"]
     assert "_repr_llm_() raised RuntimeError: hook exploded" in body
+
+
+def test_data_under_a_secret_looking_name_is_not_blanked_elsewhere(ip, zai_env):
+    # sort_key = "revenue" is data: masking "revenue" everywhere would corrupt the table sent.
+    ip.run_cell(
+        'import pandas as pd\nsort_key = "revenue"\ndf = pd.DataFrame({"region": ["eu"], "revenue": [3]})'
+    )
+    ip.run_cell(f"api_key = {OPENAI!r}")
+    with capture_output():
+        ip.run_cell_magic("glm", "--context df", "Which column holds money?")
+    body = zai_env.requests[-1].body.decode()
+    assert "revenue" in body and not leaked(zai_env.requests[-1].body)
+
+
+def test_an_object_whose_attributes_raise_does_not_turn_the_masking_off(ip, zai_env):
+    ip.run_cell(
+        "class Odd:\n    __slots__ = ()\n    def __getattr__(self, name):\n        raise KeyError(name)\n"
+        f"odd = Odd()\nmy_token = {TOKEN!r}\nnote = 'the token is ' + my_token"
+    )
+    with capture_output():
+        ip.run_cell_magic("glm", "--context note", "What is this?")
+    assert TOKEN not in zai_env.requests[-1].body.decode()

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -139,6 +140,7 @@ class AnswerFile:
         self._stems: set[str] = set()
         self._served: dict[str, int] = {}
         self.hits = self.misses = self.recorded = 0
+        self._write_warned = False
         if self.path.is_dir():
             raise ConfigurationError(
                 f"{self.path} is a folder: give an answer file, e.g. lesson.answers.jsonl."
@@ -163,6 +165,11 @@ class AnswerFile:
                     record = json.loads(line)
                     key, answer = record["key"], record["answer"]
                     if not isinstance(key, str) or not isinstance(answer, dict):
+                        raise TypeError
+                    texts = (answer.get("text"), answer.get("reasoning"), answer.get("finish_reason"))
+                    if not all(value is None or isinstance(value, str) for value in texts):
+                        raise TypeError  # a hand-edited record: its answer would fail mid-replay
+                    if not isinstance(answer.get("tool_calls") or [], list):
                         raise TypeError
                 except (ValueError, KeyError, TypeError):
                     raise ConfigurationError(
@@ -232,9 +239,24 @@ class AnswerFile:
         if stem is not None:
             record["stem"] = stem
         line = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in the model's text: escaped, still one line
+            line = json.dumps(record, sort_keys=True, ensure_ascii=True, default=str) + "\n"
         with self._lock:
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(line)
+            try:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(line)
+            except OSError as exc:  # the answer is paid for and shown: keep it, say once why not recorded
+                if not self._write_warned:
+                    self._write_warned = True
+                    warnings.warn(
+                        f"The answer file {self.path} cannot be written ({exc}): this answer and later "
+                        "misses are not recorded. Free space or fix its permissions, then run again.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                return
             self._index(json.loads(line))
             self.recorded += 1
 

@@ -67,6 +67,8 @@ _URL_PASSWORD = re.compile(
 )
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL)
 
+_DATA_LIKE = re.compile(r"[A-Za-z][A-Za-z _.\-]*")
+
 # Known values shorter than this are not searched for (masking every "abc" would garble text).
 _MIN_KNOWN = 6
 
@@ -87,12 +89,16 @@ def masked(value: str) -> str:
 
 def _known_values() -> list[str]:
     values = {v for name, v in os.environ.items() if looks_secret(name) and len(v.strip()) >= 8}
-    values |= seen_keys()
     for source in list(sources):
         try:
             values.update(v for v in source() if isinstance(v, str))
         except Exception:  # noqa: BLE001 - a broken source must not stop the masking
             continue
+    # A value made only of letters, spaces, "_", "." and "-" is data, not a secret (sort_key =
+    # "revenue", GIT_AUTHOR_NAME): searched for everywhere it would blank a column name or a word.
+    # Where such a value is bound to a secret-looking name in source it is still masked there.
+    values = {v for v in values if not _DATA_LIKE.fullmatch(v.strip())}
+    values |= seen_keys()  # keys this process held: always
     return sorted((v.strip() for v in values if len(v.strip()) >= _MIN_KNOWN), key=len, reverse=True)
 
 

@@ -40,8 +40,11 @@ def secret_values(namespace: Mapping[str, Any]) -> Callable[[], list[str]]:
             if isinstance(value, str):
                 if looks_secret(name):
                     out.append(value)
-            else:
+                continue
+            try:  # an object whose attribute lookup raises must not turn the masking off
                 out += found(value)
+            except Exception:  # noqa: BLE001 - user objects can raise anything
+                continue
         return out
 
     return values
