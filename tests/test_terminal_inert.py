@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import re
 
+from IPython.utils.capture import capture_output
+
 import glm_notebook as glm
 from glm_notebook import tool
 from glm_notebook.answer._run import AnswerRun, TerminalView
@@ -58,3 +60,24 @@ def test_escape_sequences_in_tool_names_arguments_and_results_never_reach_the_te
         shown = run_in_terminal(server, tools=[tool(echo)])
     assert not CONTROL.search(shown), repr(shown)
     assert "[tool echo(" in shown and "done" in shown
+
+
+def test_history_models_and_compare_text_print_no_control_sequences(ip, zai_env):
+    # Stored turns (now from disk too), the server's model list and a compare panel printed as
+    # text are untrusted like a live answer.
+    hostile = "ok \x1b]0;owned\x07\x1b[2J\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"
+    zai_env.enqueue(Reply(text=hostile))
+    with capture_output():
+        ip.run_cell_magic("glm", "--chat talk", "hi")
+    with capture_output() as out:
+        ip.run_line_magic("glm", "history talk")
+    assert "ok" in out.stdout and "\x1b" not in out.stdout and "\x07" not in out.stdout
+    from glm_notebook.playground._compare_output import panel_text
+    from glm_notebook.playground._grid import GridSetting
+
+    panel = type("P", (), {})()
+    panel.setting, panel.error = GridSetting({"temperature": 0.2}, 1, 1), None
+    panel.result = glm.ChatResult()
+    panel.result.text = hostile
+    shown = panel_text(1, panel, offline=False)
+    assert "ok" in shown and "\x1b" not in shown and "\x07" not in shown

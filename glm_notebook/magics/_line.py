@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 from .._conversation import Conversation
 from .._errors import GLMError
 from .._options import FLAG_OPTIONS
+from .._terminal import terminal_safe
 
 if TYPE_CHECKING:
     from ._magics import GLMMagics
@@ -65,7 +66,7 @@ class LineCommands:
             names = client.models()
         except GLMError as exc:
             raise UsageError(str(exc)) from None
-        print("\n".join(names) if names else "The server lists no models.")
+        print("\n".join(terminal_safe(n) for n in names) if names else "The server lists no models.")
 
     def cmd_reset(self, rest: str) -> None:
         if rest:
@@ -86,12 +87,12 @@ class LineCommands:
         for conversation in conversations:
             turns = conversation.turns
             print(f"== {conversation.name} ({len(turns)} turns)")
-            for number, t in enumerate(turns, 1):
+            for number, t in enumerate(turns, 1):  # stored model text: no control sequences
                 print(f"-- turn {number}, {_when(t.created)}")
-                print(f"user: {t.user_text()}")
+                print(f"user: {terminal_safe(t.user_text())}")
                 if reasoning and t.reasoning:
-                    print(f"reasoning: {t.reasoning}")
-                print(f"assistant: {t.assistant}\n")
+                    print(f"reasoning: {terminal_safe(t.reasoning)}")
+                print(f"assistant: {terminal_safe(t.assistant)}\n")
 
     def cmd_chats(self, rest: str) -> None:
         if rest:

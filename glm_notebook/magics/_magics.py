@@ -16,6 +16,7 @@ from traitlets import Bool, Dict, Enum, TraitError, Unicode, observe, validate
 
 from .._conversation import Conversation, ConversationStore, preserves_thinking, replies_after_question
 from .._errors import GLMError, SchemaValidationError
+from .._terminal import terminal_safe
 from ..tools import DEFAULT_TOOL_TURNS
 from ._args import FORMATS, choices_from, glm_arguments, option_traits
 from ._args import options_from as _options_from
@@ -421,7 +422,7 @@ class GLMMagics(Magics):
         if isinstance(run.error, SchemaValidationError):  # the view said "asking once more" before
             print(
                 f"The answer does not match {schema.name} even after one repair turn "
-                f"({run.error.validation_error}); the text is in _glm.text."
+                f"({terminal_safe(run.error.validation_error)}); the text is in _glm.text."
             )
         return result, run.error
 

@@ -65,11 +65,12 @@ def compare_bundle(panels: Sequence[Panel], *, model: str, offline: bool, elapse
 
 def panel_text(number: int, panel: Panel, *, offline: bool) -> str:
     """One panel for a terminal: heading, answer, error line, status in brackets."""
-    from .._status import status_line
+    from .._status import status_line, terminal_safe
 
-    lines = [f"\n=== {number}. {panel.setting.label()} ===", panel.result.text.strip("\n")]
+    # the answer and the error are the model's and the server's: no control sequences
+    lines = [f"\n=== {number}. {panel.setting.label()} ===", terminal_safe(panel.result.text.strip("\n"))]
     if panel.error is not None:
         message = getattr(panel.error, "message", None) or str(panel.error)
-        lines.append(f"Error: {' '.join(message.split())}")
+        lines.append(f"Error: {' '.join(terminal_safe(message).split())}")
     lines.append(f"[{status_line(panel.result, panel.error, offline=offline)}]")
     return "\n".join(line for line in lines if line) + "\n"
