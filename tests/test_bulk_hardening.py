@@ -494,3 +494,18 @@ def test_ctrl_c_releases_the_claims(glm_server, cache_file, tmp_path):
     output = child.communicate(timeout=60)[0]
     assert child.returncode == 0 and json.loads(output.strip().splitlines()[-1])["texts"][0] is None
     assert sqlite3.connect(cache_file).execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_claims_are_released_at_the_end_even_after_a_write_failed(tmp_path):
+    # A write that timed out on a lock turns further writes off; the run's end still drops its
+    # claims, or another process would wait out their lease.
+    import sqlite3
+
+    from glm_notebook.bulk._cache import AnswerCache
+
+    cache = AnswerCache(tmp_path / "answers.sqlite3")
+    cache.claim("k1")
+    cache._failed(sqlite3.OperationalError("database is locked"))
+    cache.release()
+    other = AnswerCache(tmp_path / "answers.sqlite3")
+    assert other._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0

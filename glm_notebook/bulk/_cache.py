@@ -274,11 +274,11 @@ class AnswerCache:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
+            if db.in_transaction:  # also a COMMIT that failed: never keep the write lock
                 db.rollback()
             raise
-        db.execute("COMMIT")
 
     # -- answers --------------------------------------------------------------------------------
     def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -378,14 +378,16 @@ class AnswerCache:
         )
 
     def release(self, key: str | None = None) -> None:
-        """Drop this owner's claim on ``key`` (every claim of this owner when None)."""
+        """Drop this owner's claim on ``key`` (every claim of this owner when None). Releasing them
+        all (the end of a run) is tried even after a write failed (a lock that timed out may be
+        gone by then): a claim left behind makes another process wait out its lease."""
         if key is None:
-            self._claims_write("DELETE FROM claims WHERE owner = ?", (self.owner,))
+            self._claims_write("DELETE FROM claims WHERE owner = ?", (self.owner,), best_effort=True)
         else:
             self._claims_write("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
-    def _claims_write(self, sql: str, params: tuple[Any, ...]) -> None:
-        if not self.writable or self._db is None:
+    def _claims_write(self, sql: str, params: tuple[Any, ...], best_effort: bool = False) -> None:
+        if self._db is None or not (self.writable or best_effort):
             return
         try:
             with self._write() as db:
