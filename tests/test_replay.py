@@ -254,3 +254,18 @@ def test_recording_never_breaks_an_answer_that_arrived(glm_server, tmp_path):
         subprocess.run(["umount", str(blocked)], check=True)
     assert blocked.read_text() == ""
     assert len([w for w in caught if "cannot be written" in str(w.message)]) == 1
+
+
+def test_usage_counts_a_replayed_answer_as_free(glm_server, tmp_path):
+    from glm_notebook.answer._usage import SessionUsage
+
+    path = tmp_path / "lesson.answers.jsonl"
+    client = glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, provider="zai", model="glm-4.7")
+    usage = SessionUsage()
+    with glm.replay(path):
+        usage.record(client.chat("one"), None)  # recorded: a real request, priced
+    with glm.replay(path, strict=True):
+        usage.record(client.chat("one"), None)  # replayed: nothing paid now
+    assert usage.requests == 1 and usage.replayed == 1
+    assert usage.by_model["glm-4.7"].calls == 1
+    assert "1 answers replayed" in usage.report()

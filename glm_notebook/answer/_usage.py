@@ -51,9 +51,13 @@ class SessionUsage:
     requests: int = 0
     failed: int = 0
     stopped: int = 0
+    replayed: int = 0  # answered from an answer file: no request, no tokens, no cost this session
     by_model: dict[str, ModelUsage] = field(default_factory=dict)
 
     def record(self, result: ChatResult, error: BaseException | None) -> None:
+        if result.origin.replayed and error is None:
+            self.replayed += 1  # its recorded usage was paid when it was recorded, not now
+            return
         self.requests += 1
         self.failed += error is not None
         self.stopped += result.stopped
@@ -79,6 +83,8 @@ class SessionUsage:
 
     def report(self) -> str:
         head = f"{self.requests} requests this session ({self.failed} failed, {self.stopped} stopped)"
+        if self.replayed:
+            head += f"; {self.replayed} answers replayed from an answer file (no tokens, no cost)"
         cost = self.cost
         if cost is not None:
             complete = all(m.priced == m.calls for m in self.by_model.values())
