@@ -335,3 +335,18 @@ def test_keep_chats_false_writes_nothing(ip, zai_env, _own_cache_file):
     with capture_output() as out:
         ip.run_line_magic("glm", "chats")
     assert "memory only" in out.stdout and out.stdout.splitlines()[1].split()[:2] == ["c", "1"]
+
+
+def test_new_keeps_the_old_turns_until_its_own_answer_is_kept(ip, zai_env):
+    # --chat NAME --new whose answer fails must not have wiped the (saved) conversation.
+    from glm_notebook.testing import Fault
+
+    ip.run_cell("%%glm --chat story\nonce upon a time", cell_id="a")
+    zai_env.enqueue(Fault.balance())
+    ip.run_cell("%%glm --chat story --new\nstart over", cell_id="b")
+    store = ip.magics_manager.registry["GLMMagics"].conversations
+    assert [t.user for t in store.get("story").turns] == ["once upon a time"]
+    ip.run_cell("%%glm --chat story --new\nstart over", cell_id="b")
+    assert [t.user for t in store.get("story").turns] == ["start over"]
+    assert zai_env.requests[-1].json["messages"][-1]["content"] == "start over"
+    assert len(zai_env.requests[-1].json["messages"]) == 1

@@ -303,10 +303,11 @@ class GLMMagics(Magics):
         cell_id = self.current_cell_id
         if args.chat:
             conversation = self.conversations.get(args.chat)
-            if args.new:
-                conversation.clear()
             preserved = preserves_thinking(client.provider, options)
-            messages = conversation.messages(prompt, replacing=cell_id, preserved=preserved)
+            if args.new:  # asked without history; the old turns go only once this answer is kept
+                messages = [{"role": "user", "content": prompt}]
+            else:
+                messages = conversation.messages(prompt, replacing=cell_id, preserved=preserved)
         asked: Any = prompt  # the question as sent (with its context blocks): what a conversation keeps
         if context:
             # Attached here, once, for every kind of answer below (plain, --tools, --schema); the
@@ -339,7 +340,14 @@ class GLMMagics(Magics):
             result = run.run()  # a kernel interrupt re-raises here, after _glm holds the partial answer
             error = run.error
         self.end_answer(
-            result, error, fmt=fmt, conversation=conversation, asked=asked, cell_id=cell_id, sent=messages
+            result,
+            error,
+            fmt=fmt,
+            conversation=conversation,
+            asked=asked,
+            cell_id=cell_id,
+            sent=messages,
+            fresh=bool(args.new),
         )
 
     def end_answer(
@@ -352,6 +360,7 @@ class GLMMagics(Magics):
         asked: Any,
         cell_id: str | None,
         sent: Any = None,
+        fresh: bool = False,
     ) -> None:
         """The one ending of every answer (plain, --tools, --schema): ``_glm`` / ``--out`` and the
         usage are already stored by the AnswerRun; here the conversation records the turn (saying
@@ -359,6 +368,8 @@ class GLMMagics(Magics):
         if error is not None and not isinstance(error, GLMError):
             raise error  # our bug, not the API's answer: keep its traceback
         if conversation is not None and error is None and not result.stopped:
+            if fresh:  # --new: the conversation starts afresh with this kept answer, not before
+                conversation.clear()
             dropped = record_turn(conversation, result, asked, cell_id, sent)
             if dropped:
                 print(_dropped_note(conversation.name, dropped))
