@@ -101,3 +101,17 @@ def test_a_glm_answer_streams_in_jupyter_console(console, glm_server):
     assert " ".join(answer_area.split()).startswith(ANSWER), final
     assert "· stop]" in answer_area, final
     assert "StreamView" not in final and "Markdown" not in final, final
+
+
+def test_console_detection_reads_the_execute_request():
+    # One rule for %%glm and glm.compare(): input allowed and no cell id means a console.
+    from glm_notebook.answer._run import console_front_end
+
+    def shell(metadata, content):
+        kernel = type("K", (), {"get_parent": lambda self: {"metadata": metadata, "content": content}})()
+        return type("S", (), {"kernel": kernel})()
+
+    assert console_front_end(shell({}, {"allow_stdin": True}))  # jupyter console, qtconsole
+    assert not console_front_end(shell({"cellId": "c1"}, {"allow_stdin": True}))  # a notebook
+    assert not console_front_end(shell({}, {"allow_stdin": False}))  # nbclient, papermill, nbval
+    assert not console_front_end(object())  # not an ipykernel shell

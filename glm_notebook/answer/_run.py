@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from .._status import error_line, status_line, terminal_safe, tool_line
 from .._types import ChatResult, Notice, StreamEvent
@@ -351,3 +351,20 @@ class TerminalView:
     def _write(self, text: str) -> None:
         self.out.write(terminal_safe(text))  # the answer, thinking, names: the model's, untrusted
         self.out.flush()
+
+
+def console_front_end(shell: object) -> bool:
+    """Whether the running cell came from a console: a front end that lets ``input()`` ask
+    (``allow_stdin``) but sent no cell id (``jupyter console``, qtconsole, an interactive kernel
+    client). Notebook front ends send a cell id (JupyterLab's notebook and code console,
+    Notebook 7, VS Code); notebook runners allow no input (nbclient, papermill, nbval).
+    ``jupyter console`` ignores display updates and saves nothing: there an answer goes to stdout,
+    as in terminal IPython."""
+    try:
+        kernel: Any = getattr(shell, "kernel", None)
+        parent = kernel.get_parent()  # the execute_request being run
+        if (parent.get("metadata") or {}).get("cellId"):
+            return False
+        return bool(parent.get("content", {}).get("allow_stdin"))
+    except Exception:  # noqa: BLE001 - not an ipykernel we know: keep the live view
+        return False

@@ -474,20 +474,12 @@ class GLMMagics(Magics):
         return type(self.shell).__name__ == "ZMQInteractiveShell" and not self._console()
 
     def _console(self) -> bool:
-        """Whether the running cell came from a console: a front end that lets ``input()`` ask
-        (``allow_stdin``) but sent no cell id (``jupyter console``, qtconsole, an interactive
-        kernel client). Notebook front ends send a cell id (JupyterLab's notebook and code console,
-        Notebook 7, VS Code); notebook runners allow no input (nbclient, papermill, nbval).
-        ``jupyter console`` ignores display updates and saves nothing: there the answer streams
-        to stdout, as in terminal IPython."""
+        """Whether the running cell came from a console (``answer._run.console_front_end``)."""
         if self.current_cell_id:
             return False
-        try:
-            kernel: Any = getattr(self.shell, "kernel", None)
-            parent = kernel.get_parent()  # the execute_request being run
-            return bool(parent.get("content", {}).get("allow_stdin"))
-        except Exception:  # noqa: BLE001 - not an ipykernel we know: keep the live view
-            return False
+        from ..answer._run import console_front_end
+
+        return console_front_end(self.shell)
 
     def answer_view(self, client: GLMClient, model: str | None, *, plain_text: bool) -> AnswerView:
         """Where one %%glm answer is shown: a live view below the cell, or stdout."""

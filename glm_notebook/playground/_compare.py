@@ -31,7 +31,7 @@ from .._errors import GLMError
 from .._options import SAMPLING_OPTIONS
 from .._provenance import output_metadata
 from .._types import ChatResult
-from ..answer._run import AnswerRun, SessionUsage, StopButton, needs_start, stop_button
+from ..answer._run import AnswerRun, SessionUsage, StopButton, console_front_end, needs_start, stop_button
 from ._compare_output import compare_bundle, panel_text
 from ._grid import GridSetting, grid_settings
 
@@ -74,7 +74,9 @@ def _auto_mode() -> str:
     except ImportError:  # pragma: no cover - IPython is a dependency
         return "text"
     shell = get_ipython()
-    return "widget" if type(shell).__name__ == "ZMQInteractiveShell" else "text"
+    if type(shell).__name__ != "ZMQInteractiveShell" or console_front_end(shell):
+        return "text"  # terminal IPython, or a console front end (jupyter console shows no widgets)
+    return "widget"
 
 
 class CompareRun:
