@@ -269,3 +269,12 @@ def test_usage_counts_a_replayed_answer_as_free(glm_server, tmp_path):
     assert usage.requests == 1 and usage.replayed == 1
     assert usage.by_model["glm-4.7"].calls == 1
     assert "1 answers replayed" in usage.report()
+
+
+def test_an_answer_that_repeats_the_api_key_is_not_written_to_the_answer_file(glm_server, tmp_path):
+    path = tmp_path / "lesson.answers.jsonl"
+    client = glm.GLMClient(base_url=glm_server.base_url, api_key=TEST_KEY, provider="zai")
+    glm_server.enqueue(Reply(text=f"Your key is {TEST_KEY}."))
+    with pytest.warns(RuntimeWarning, match="holding an API key was not recorded"), glm.replay(path):
+        assert TEST_KEY in client.chat("what is my key?").text  # still shown to the user
+    assert not path.exists() or TEST_KEY not in path.read_text()

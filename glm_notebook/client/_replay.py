@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from .._errors import ConfigurationError, ReplayMissError
+from .._settings import seen_keys
 from .._types import ChatResult
 from ..context._text import mask_secrets
 from ..tools._schema import INSTRUCTION_HEAD
@@ -243,6 +244,13 @@ class AnswerFile:
             line.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate in the model's text: escaped, still one line
             line = json.dumps(record, sort_keys=True, ensure_ascii=True, default=str) + "\n"
+        if any(len(key) >= 8 and key in line for key in seen_keys()):
+            # the model repeated an API key this process holds: such an answer is never written to
+            # a file that is committed and shared (it is still shown, and asked again next time)
+            warnings.warn(
+                f"An answer holding an API key was not recorded in {self.path}.", RuntimeWarning, stacklevel=2
+            )
+            return
         with self._lock:
             try:
                 with self.path.open("a", encoding="utf-8") as f:
