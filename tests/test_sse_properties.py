@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) for the byte-level SSE decoder in glm_notebook/_stream_core.py.
+"""Property tests (hypothesis) for the byte-level SSE decoder in glm_notebook/client/_sse.py.
 
 For any list of events - data payloads of arbitrary Unicode (U+2028/U+2029, CJK, emoji, JSON with
 escaped CR/LF, multi-line data), mixed with comments, ``event:``/``id:``/``retry:`` lines, unknown

@@ -397,7 +397,7 @@ class AnswerCache:
 
     # -- Batch API jobs -------------------------------------------------------------------------
     def put_job(self, record: dict[str, Any]) -> None:
-        """Record a Batch API job (``_batch_api``) so a new process finds it; a store that cannot
+        """Record a Batch API job (``bulk/_api``) so a new process finds it; a store that cannot
         be written gives one CacheWarning naming the job (the job itself was submitted)."""
         if self.writable and self._db is not None:
             try:

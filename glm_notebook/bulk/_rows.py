@@ -3,7 +3,7 @@
 This module owns turning ``data`` (a list of strings or dicts, a pandas DataFrame or Series, any
 iterable) into one prompt per row, and the ``BatchResult`` the run returns. pandas is imported
 only when a DataFrame or Series is given (recognised by its type's module). The run itself
-(concurrency, cache, retries, progress) is in ``_map_run``; ``glm.map`` is defined there. The
+(concurrency, cache, retries, progress) is in ``_map``; ``glm.map`` is defined there. The
 notebook layer installs its progress view in ``notebook_progress``.
 
 Templates use ``str.format`` placeholders, the same rules as ``%%glm --vars``:
@@ -28,7 +28,7 @@ __all__ = ["BatchResult", "render_prompts", "rows_of"]
 
 # Set by ``%load_ext glm_notebook`` (magics/_map_view): ``factory(total)`` makes the notebook's
 # progress view, or returns None outside a notebook front end. Kept here, in a module that
-# %load_ext may import cheaply; the run (``_map_run``) reads it.
+# %load_ext may import cheaply; the run (``_map``) reads it.
 notebook_progress: Callable[[int], Any] | None = None
 
 

@@ -211,7 +211,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
 
         With ``tools`` (functions, ``glm.tool(...)``, ``glm.web_search()``) GLM may call them: each
         call is checked, run and answered until the model is done or ``max_tool_turns`` tool turns
-        have passed (then ``ToolLoopError``); ``_tool_loop`` says what the model gets on each
+        have passed (then ``ToolLoopError``); ``tools/_loop`` says what the model gets on each
         failure. ``raise_tool_errors=True`` re-raises a tool's exception. ``approver(call) -> bool``
         decides the calls whose tool has ``approve`` set (default: an ``input()`` prompt).
 
@@ -223,7 +223,7 @@ class ClientBase(Generic[Answer, Stream, LoopStream]):
         that ends the tool loop is the one validated.
 
         ``context={"df": df}`` puts one labelled block per object (``glm.describe``) before the
-        question; ``images=[fig, "plot.png"]`` sends them to a vision model (``_context``).
+        question; ``images=[fig, "plot.png"]`` sends them to a vision model (``context/_attach``).
         """
         if context is not None or images is not None:
             prompt = self._attach(prompt, model, context, images)

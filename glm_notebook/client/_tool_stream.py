@@ -1,7 +1,7 @@
 """The streamed tool loop: ``client.stream(prompt, tools=[...])`` yields every turn's events plus
 one ``tool_result`` event per call, so a view can show the calls as they happen.
 
-``ToolChatStream`` (sync) and ``AsyncToolChatStream`` drive a ``_tool_loop.ToolLoop``: each
+``ToolChatStream`` (sync) and ``AsyncToolChatStream`` drive a ``tools/_loop.ToolLoop``: each
 ``Ask`` decision opens an ordinary chat stream on the same client and hands its events on; each
 ``Run`` decision runs the checked calls (``run_calls_sync`` / ``run_calls_async``). ``chat(...,
 tools=[...])`` is this stream consumed to its end. What they share lives in ``ToolStreamBase``:

@@ -1,7 +1,7 @@
 """What ``%%glm --context a,b`` and ``--image x`` attach: objects from the user's namespace.
 
 Only the choosing happens here; what the model sees of each object (``glm.describe``) and the
-image checks are the client layer's (``_context``, ``_images``). Every mistake is a UsageError
+image checks are the client layer's (``context/_attach``, ``context/_images``). Every mistake is a UsageError
 raised before anything is sent.
 """
 

@@ -1,7 +1,7 @@
 """``compare()``: one prompt under a grid of settings, every panel streaming at the same time.
 
 Owns the concurrent run and what the notebook keeps of it. Each panel is one ``AnswerRun``
-(``magics/_run``: stream, view, stop, result, usage), streamed through
+(``answer/_run``: stream, view, stop, result, usage), streamed through
 ``AsyncGLMClient.from_client(client)``: the caller's settings, endpoint, retry policy and
 transport, on an event loop in a background thread, since the kernel's own loop is already
 running. The calling thread waits, so "Run All" moves on only when every panel has ended; a kernel

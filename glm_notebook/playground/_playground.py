@@ -1,6 +1,6 @@
 """Playground: one prompt, a ParameterPanel, and answers that re-stream as the values change.
 
-Owns scheduling the runs; each run is one ``AnswerRun`` (``magics/_run``: stream, view, Stop,
+Owns scheduling the runs; each run is one ``AnswerRun`` (``answer/_run``: stream, view, Stop,
 result, usage). Runs happen on background threads, so the cell that shows the playground returns
 at once and widget callbacks stay live. Changing any value while a run streams cancels it (the
 connection is shut); with auto-run on, a new run starts once the values have been still for

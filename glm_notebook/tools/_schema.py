@@ -1,5 +1,5 @@
 """Structured output: what ``chat(prompt, schema=X)`` sends for a schema and how the answer is
-checked, free of I/O (the turns themselves are ``_tool_loop.ToolLoop``'s, for both clients).
+checked, free of I/O (the turns themselves are ``tools/_loop.ToolLoop``'s, for both clients).
 
 ``schema=`` takes a pydantic model class, a dataclass, a TypedDict or a JSON-schema dict. pydantic
 v2 (``TypeAdapter``, imported only now) builds the JSON schema of the first three and validates the
