@@ -17,7 +17,7 @@ def _fresh_shared_client():
 
 
 @pytest.fixture(autouse=True)
-def _own_cache_file(tmp_path_factory, monkeypatch):
+def cache_file(tmp_path_factory, monkeypatch):
     """The answer cache and the --chat conversations of each test live in a file of its own (never
     the user's ~/.cache, never another test's turns)."""
     path = tmp_path_factory.mktemp("cache") / "answers.sqlite3"

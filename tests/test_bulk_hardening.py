@@ -28,13 +28,6 @@ from glm_notebook.testing import Fault, Reply
 from glm_notebook.testing._frames import last_user_text
 
 
-@pytest.fixture(autouse=True)
-def cache_file(tmp_path, monkeypatch):
-    path = tmp_path / "answers.sqlite3"
-    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
-    return path
-
-
 @pytest.fixture
 def client(glm_server):
     glm_server.api_key = TEST_KEY
@@ -332,13 +325,15 @@ def test_a_database_locked_by_another_process(glm_server, client, cache_file):
 
 
 @pytest.mark.parametrize("kind", ["a file where the directory should be", "a file that is not SQLite"])
-def test_a_cache_that_cannot_be_opened_runs_without_one(glm_server, client, tmp_path, monkeypatch, kind):
+def test_a_cache_that_cannot_be_opened_runs_without_one(
+    glm_server, client, tmp_path, monkeypatch, cache_file, kind
+):
     echo(glm_server)
     if kind.startswith("a file where"):
         (tmp_path / "blocker").write_text("x")
         monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(tmp_path / "blocker" / "answers.sqlite3"))
     else:
-        (tmp_path / "answers.sqlite3").write_bytes(b"this is no database" * 100)
+        cache_file.write_bytes(b"this is no database" * 100)
     result, caught = map_with_warnings(client, ["r0", "r1"])
     assert result.texts == ["answer r0", "answer r1"] and len(caught) == 1
 

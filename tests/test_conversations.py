@@ -328,10 +328,10 @@ def test_a_store_that_breaks_mid_session_keeps_the_turns_so_far(ip, zai_env):
     ]
 
 
-def test_keep_chats_false_writes_nothing(ip, zai_env, _own_cache_file):
+def test_keep_chats_false_writes_nothing(ip, zai_env, cache_file):
     magics(ip).keep_chats = False
     ip.run_cell("%%glm --chat c\nq1", cell_id="1")
-    assert not _own_cache_file.exists()
+    assert not cache_file.exists()
     with capture_output() as out:
         ip.run_line_magic("glm", "chats")
     assert "memory only" in out.stdout and out.stdout.splitlines()[1].split()[:2] == ["c", "1"]

@@ -17,13 +17,6 @@ from glm_notebook.testing import Fault, Reply
 from glm_notebook.testing._frames import last_user_text
 
 
-@pytest.fixture(autouse=True)
-def cache_file(tmp_path, monkeypatch):
-    path = tmp_path / "answers.sqlite3"
-    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
-    return path
-
-
 @pytest.fixture
 def client(glm_server):
     glm_server.api_key = TEST_KEY

@@ -9,13 +9,6 @@ from IPython.core.error import UsageError
 from test_saved_notebook import run_notebook
 
 
-@pytest.fixture(autouse=True)
-def cache_file(tmp_path, monkeypatch):
-    path = tmp_path / "answers.sqlite3"
-    monkeypatch.setenv("GLM_NOTEBOOK_CACHE", str(path))
-    return path
-
-
 def test_map_cell_fills_each_row_and_stores_the_batch(ip, zai_env):
     ip.user_ns["df"] = pd.DataFrame({"text": ["good", "bad"], "stars": [5, 1]})
     ip.run_cell_magic("glm", "--map df --out labels --temperature 0", "Classify ({stars}): {text}\n")
